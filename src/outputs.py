@@ -1,0 +1,67 @@
+"""What a run leaves in its directory: config.yaml, metrics.json, predictions_dev*.tsv,
+classification_report*.txt (checkpoint-best/ is written by the loop)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from src.config import Config, UserError
+from src.metrics import per_class_report, per_class_report_text
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run directory, or fail with one line if it cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to the output directory {run_dir} ({e.strerror}): choose another with output_dir=DIR or hydra.run.dir=DIR") from None
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write-then-rename, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_config(run_dir: Path, plain_config: dict) -> None:
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(plain_config, sort_keys=False))
+
+
+def write_predictions(path: Path, predictions: np.ndarray, labels: np.ndarray, is_regression: bool) -> None:
+    """index<TAB>label<TAB>prediction, one row per dev example in file order (label ids as the Hub's GLUE)."""
+    lines = ["index\tlabel\tprediction"]
+    for i, (label, pred) in enumerate(zip(labels, predictions)):
+        lines.append(f"{i}\t{label:.3f}\t{pred:.6f}" if is_regression else f"{i}\t{int(label)}\t{int(pred)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def class_reports(cfg: Config, labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Per-class precision/recall/F1 per dev split (classification tasks only)."""
+    if cfg.task.is_regression:
+        return {}
+    return {"dev" + sfx: per_class_report(labels[sfx], predictions[sfx], cfg.task.label_names) for sfx in labels}
+
+
+def write_class_reports(run_dir: Path, cfg: Config, labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -> str:
+    text = ""
+    if not cfg.task.is_regression:
+        for sfx in labels:
+            report = per_class_report_text(labels[sfx], predictions[sfx], cfg.task.label_names)
+            (run_dir / f"classification_report_dev{sfx}.txt").write_text(report)
+            text += f"dev{sfx}:\n{report}\n"
+    return text

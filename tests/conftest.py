@@ -1,0 +1,68 @@
+"""Shared fixtures: the real GLUE files in ../shared/data/glue, real Hydra composition, the tiny
+random BERT and the packaged MiniLM. Everything runs offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+    os.environ[var] = "1"
+os.environ["WANDB_MODE"] = "offline"
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+GLUE_DIR = Path(os.environ.get("GLUE_DIR") or ROOT.parent / "shared" / "data" / "glue").resolve()
+CONF_DIR = ROOT / "conf"
+
+if not (GLUE_DIR / "CoLA" / "train.tsv").is_file():
+    raise pytest.UsageError(f"the GLUE data is missing at {GLUE_DIR}: set GLUE_DIR or lay ../shared/data/glue beside the checkout")
+
+
+@pytest.fixture(scope="session")
+def glue_dir() -> Path:
+    return GLUE_DIR
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    """One tokenization cache for the whole session (as a user's ~/.cache/basebench)."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def make_cfg(cache_dir):
+    """Compose the real Hydra config with overrides and validate it, as `python -m src.train` does."""
+    from src.config import register_schema, validate
+
+    register_schema()
+
+    def _make(*overrides: str):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            raw = compose(config_name="config", overrides=[f"data.glue_dir={GLUE_DIR}", f"data.cache_dir={cache_dir}", "logger=none", *overrides])
+        return validate(raw)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from src.model import build_tiny_tokenizer
+
+    return build_tiny_tokenizer()
+
+
+def run_train(*overrides: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run `python -m src.train` as a user would, in a subprocess."""
+    full_env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
