@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -33,7 +33,7 @@ class TsvFormat:
     label_column: str = MISSING  # column holding the gold label
     label_format: str = "id"  # id: integer label id | name: one of label_names | score: float (STS-B)
     test_index_column: str = "index"  # id column of test.tsv (QQP: id)
-    test_text_columns: Optional[list[str]] = None  # text columns of test.tsv, if named differently
+    test_text_columns: list[str] | None = None  # text columns of test.tsv, if named differently
 
 
 @dataclass
@@ -61,7 +61,7 @@ class ModelConfig:
     source: str = "hub"  # hub: Hub id or local dir | package: pip package with get_model_path() | tiny
     name_or_path: str = MISSING
     max_length: int = 128
-    revision: Optional[str] = None
+    revision: str | None = None
     # tiny only
     hidden_size: int = 64
     num_layers: int = 2
@@ -82,7 +82,7 @@ class OptimizerConfig:
 class SchedulerConfig:
     name: str = MISSING
     warmup_ratio: float = 0.06
-    warmup_steps: Optional[int] = None
+    warmup_steps: int | None = None
 
 
 @dataclass
@@ -90,7 +90,7 @@ class HardwareConfig:
     name: str = MISSING
     accelerator: str = "cpu"  # cpu | gpu
     mixed_precision: str = "no"  # no | bf16 | fp16
-    num_threads: Optional[int] = None  # torch intra-op threads on CPU; None = torch's default
+    num_threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
     dataloader_workers: int = 0
 
 
@@ -98,11 +98,11 @@ class HardwareConfig:
 class LoggerConfig:
     name: str = MISSING
     project: str = "basebench"
-    entity: Optional[str] = None
-    mode: Optional[str] = None  # online | offline | disabled; None = online if a key exists, else offline
+    entity: str | None = None
+    mode: str | None = None  # online | offline | disabled; None = online if a key exists, else offline
     tags: list[str] = field(default_factory=list)
     job_type: str = "finetune"
-    group: Optional[str] = None  # None = one group per multirun (its sweep directory), none for a single run
+    group: str | None = None  # None = one group per multirun (its sweep directory), none for a single run
     log_model: bool = False
 
 
@@ -122,10 +122,10 @@ class TrainerConfig:
 
 @dataclass
 class DataConfig:
-    glue_dir: Optional[str] = None
+    glue_dir: str | None = None
     cache_dir: str = MISSING
-    max_train_samples: Optional[int] = None
-    max_eval_samples: Optional[int] = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
     group_by_length: bool = True
 
 
@@ -140,7 +140,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     seed: int = 42
-    output_dir: Optional[str] = None  # None = Hydra's run directory
+    output_dir: str | None = None  # None = Hydra's run directory
 
 
 def register_schema() -> None:

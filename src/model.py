@@ -15,9 +15,12 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
+from transformers.utils import logging as hf_logging
 
 from src.config import ModelConfig, TaskConfig, UserError
 from src.hub import require_hub
+
+hf_logging.disable_progress_bar()  # per-shard load/save bars; training has its own bar
 
 TINY_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

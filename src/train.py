@@ -150,7 +150,8 @@ def cli() -> None:
     try:
         check_group_choices(sys.argv[1:])
     except UserError as e:
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     register_schema()
     main()
 
