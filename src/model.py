@@ -114,3 +114,15 @@ def check_max_length(model: ModelConfig, net: torch.nn.Module) -> None:
         limit -= 2  # RoBERTa's positions start after the padding index
     if limit is not None and model.max_length > limit:
         raise UserError(f"model.max_length={model.max_length} exceeds what {model.name} supports ({limit}): set model.max_length<={limit}")
+
+
+def load_trained(checkpoint_dir: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A fine-tuned checkpoint (checkpoint-best/ of a run, or any local or Hub model with a classification head)."""
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
+    except OSError:
+        require_hub(f"model {checkpoint_dir!r}", "pass a local checkpoint directory, e.g. outputs/runs/.../checkpoint-best")
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir)
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
+    return model, tokenizer

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from src.metrics import per_class_report, per_class_report_text
 
 
 def prepare_run_dir(run_dir: Path) -> None:
-    """Create the run directory, or fail with one line if it cannot be written."""
+    """Create the run directory, or fail with one line if it cannot be written or holds a finished run."""
+    if (run_dir / "metrics.json").exists():
+        raise UserError(f"{run_dir} already holds a finished run (metrics.json): choose another output_dir, or delete that run")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -23,6 +26,14 @@ def prepare_run_dir(run_dir: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise UserError(f"cannot write to the output directory {run_dir} ({e.strerror}): choose another with output_dir=DIR or hydra.run.dir=DIR") from None
+
+
+def write_status(run_dir: Path, status: str, error: str | None = None) -> None:
+    """status.json: running | completed | failed (with the error line). A killed run stays "running"."""
+    try:
+        write_json(run_dir / "status.json", {"status": status, "error": error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    except OSError:  # an unwritable or missing run directory has already been reported
+        pass
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -11,6 +11,7 @@ Heavy libraries are imported inside `run`, so --help and --cfg stay fast.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     from src.data import build_data
     from src.loop import train
     from src.model import check_max_length, load_model, load_tokenizer
-    from src.outputs import class_reports, prepare_run_dir, write_class_reports, write_config, write_json, write_predictions
+    from src.outputs import class_reports, prepare_run_dir, write_class_reports, write_config, write_json, write_predictions, write_status
     from src.tracking import start_tracker
 
     started = time.perf_counter()
@@ -64,6 +65,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     if accelerator.is_main_process:
         prepare_run_dir(run_dir)
         write_config(run_dir, plain_config)
+        write_status(run_dir, "running")
 
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
@@ -133,17 +135,27 @@ def _prediction_rows(cfg: Config, dev_raw, best_eval) -> list[list]:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(raw_cfg: DictConfig) -> float:
+    from src.outputs import write_status
+
     hydra_cfg = HydraConfig.get()
+    run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
+    is_main_process = os.environ.get("RANK", "0") == "0"  # torchrun sets RANK; only rank 0 writes
     try:
         cfg = validate(raw_cfg)
-        run_dir = Path(cfg.output_dir or hydra_cfg.runtime.output_dir)
         group = cfg.logger.group or (str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None)
-        return run(cfg, to_plain_dict(raw_cfg), run_dir, group)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        if hydra_cfg.mode == RunMode.RUN:
-            sys.exit(2)
+        result = run(cfg, to_plain_dict(raw_cfg), run_dir, group)
+    except BaseException as e:  # KeyboardInterrupt included: the run directory says how it ended
+        error = str(e).splitlines()[0] if isinstance(e, UserError) else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+        if is_main_process and not isinstance(e, SystemExit) and not (run_dir / "metrics.json").exists():
+            write_status(run_dir, "failed", error=error)  # never over a finished run's files
+        if isinstance(e, UserError):
+            print(f"error: {e}", file=sys.stderr)
+            if hydra_cfg.mode == RunMode.RUN:
+                sys.exit(2)
         raise  # in a multirun the job fails, the other jobs go on
+    if is_main_process:
+        write_status(run_dir, "completed")
+    return result
 
 
 def cli() -> None:
