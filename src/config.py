@@ -118,6 +118,9 @@ class TrainerConfig:
     log_every_steps: int = 10
     save_best: bool = True
     progress_bar: bool = True
+    checkpoint_every_steps: int = 100
+    keep_checkpoints: int = 2
+    resume: str | None = None
 
 
 @dataclass
@@ -127,6 +130,8 @@ class DataConfig:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     group_by_length: bool = True
+    selection_split: str = "dev"
+    holdout_fraction: float = 0.1
 
 
 @dataclass
@@ -168,6 +173,11 @@ def validate(cfg: DictConfig) -> Config:
     _check(tr.epochs > 0 or tr.max_steps > 0, "nothing to train: set trainer.epochs > 0 or trainer.max_steps > 0")
     _check(tr.max_grad_norm >= 0, f"trainer.max_grad_norm must be >= 0 (0 = no clipping), got {tr.max_grad_norm}")
     _check(tr.eval_every_steps >= 0, f"trainer.eval_every_steps must be >= 0 (0 = each epoch only), got {tr.eval_every_steps}")
+    _check(tr.checkpoint_every_steps >= 0, f"trainer.checkpoint_every_steps must be >= 0 (0 = at evaluations only), got {tr.checkpoint_every_steps}")
+    _check(tr.keep_checkpoints >= 1, f"trainer.keep_checkpoints must be >= 1, got {tr.keep_checkpoints}")
+    _check(d.selection_split in ("dev", "train_holdout"), f"data.selection_split must be dev or train_holdout, got {d.selection_split!r}")
+    _check(0 < d.holdout_fraction < 1, f"data.holdout_fraction must be in (0, 1), got {d.holdout_fraction}")
+    _check(d.selection_split == "dev" or tr.save_best, "data.selection_split=train_holdout evaluates the best checkpoint on dev: it needs trainer.save_best=true")
     _check(0 <= s.warmup_ratio <= 1, f"scheduler.warmup_ratio must be in [0, 1], got {s.warmup_ratio}")
     _check(s.warmup_steps is None or s.warmup_steps >= 0, f"scheduler.warmup_steps must be >= 0, got {s.warmup_steps}")
     _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")

@@ -172,6 +172,7 @@ class EpochSampler(Sampler[int]):
 class GlueData:
     train: DataLoader
     dev: dict[str, DataLoader]  # metric suffix -> loader
+    selection: dict[str, DataLoader]  # what picks the best checkpoint: `dev` itself, or a held-out part of train
     dev_raw: dict[str, datasets.Dataset]  # metric suffix -> untokenized examples (for predictions)
     train_size: int
 
@@ -179,6 +180,21 @@ class GlueData:
 def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
     keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["label", "idx"]
     return ds.select_columns(keep).rename_column("label", "labels")
+
+
+def _eval_loader(ds: datasets.Dataset, batch_size: int, collator, workers: int) -> DataLoader:
+    longest_first = sorted(range(len(ds)), key=lambda i, lengths=ds["length"]: -lengths[i])  # less padding
+    # its own generator: iterating must not draw from the global RNG, or resumed runs would diverge
+    return DataLoader(_loader_columns(ds), batch_size=batch_size, sampler=longest_first, collate_fn=collator, num_workers=workers, generator=torch.Generator())
+
+
+def split_holdout(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """A seeded random `fraction` of train, held out to select checkpoints on; the rest trains."""
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_holdout = max(1, round(fraction * len(train)))
+    if n_holdout >= len(train):
+        raise UserError(f"data.holdout_fraction={fraction} leaves no training examples out of {len(train)}")
+    return train.select(sorted(order[n_holdout:])), train.select(sorted(order[:n_holdout]))
 
 
 def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
@@ -192,16 +208,19 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
     if data.max_train_samples is not None:
         train = train.select(range(min(data.max_train_samples, len(train))))
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
-    sampler = EpochSampler(train["length"], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
-    workers = cfg.hardware.dataloader_workers
-    train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=collator, num_workers=workers)
+    workers, eval_bs = cfg.hardware.dataloader_workers, cfg.trainer.eval_batch_size
     dev_loaders, dev_raw = {}, {}
     for split in (s for s in tokenized if s != "train"):
         dev = tokenized[split]
         if data.max_eval_samples is not None:
             dev = dev.select(range(min(data.max_eval_samples, len(dev))))
-        longest_first = sorted(range(len(dev)), key=lambda i, lengths=dev["length"]: -lengths[i])  # less padding
-        suffix = split[len("dev"):]
-        dev_loaders[suffix] = DataLoader(_loader_columns(dev), batch_size=cfg.trainer.eval_batch_size, sampler=longest_first, collate_fn=collator, num_workers=workers)
+        suffix = split[len("dev") :]
+        dev_loaders[suffix] = _eval_loader(dev, eval_bs, collator, workers)
         dev_raw[suffix] = raw[split].select(range(len(dev)))
-    return GlueData(train=train_loader, dev=dev_loaders, dev_raw=dev_raw, train_size=len(train))
+    selection = dev_loaders
+    if data.selection_split == "train_holdout":
+        train, holdout = split_holdout(train, data.holdout_fraction, cfg.seed)
+        selection = {"": _eval_loader(holdout, eval_bs, collator, workers)}
+    sampler = EpochSampler(train["length"], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
+    train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=collator, num_workers=workers, generator=torch.Generator())
+    return GlueData(train=train_loader, dev=dev_loaders, selection=selection, dev_raw=dev_raw, train_size=len(train))

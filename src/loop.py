@@ -1,27 +1,33 @@
 """The fine-tuning loop: read it top to bottom like an algorithm box.
 
-    for each epoch, for each batch:
+    restore the newest resume checkpoint, if resuming
+    for each epoch, for each batch (skipping those a resumed run already did):
         forward, backward (accumulated over grad_accum_steps micro-batches)
         clip gradients, optimizer step, scheduler step
-        every eval_every_steps and at each epoch end: evaluate on dev, keep the best checkpoint
+        every eval_every_steps and at each epoch end: evaluate on the selection split, keep the best checkpoint
+        every checkpoint_every_steps and after each evaluation: save a resume checkpoint
+    with a train holdout for selection: evaluate the best checkpoint on dev, once
 
-accelerate places tensors on the device, applies mixed precision and wraps the model for DDP.
+accelerate places tensors on the device, applies mixed precision, wraps the model for DDP and
+saves/restores the full training state (model, optimizer, scheduler, RNG).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from accelerate import Accelerator
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_scheduler
 
+from src.checkpoint import BEST_DIR, complete_checkpoints, load_resume, repair_best, save_best, save_resume
 from src.config import Config, UserError
 from src.data import GlueData
 from src.metrics import compute_metrics
@@ -37,17 +43,40 @@ class EvalResult:
     labels: dict[str, np.ndarray]
     logits: dict[str, np.ndarray]
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {f"{kind}{sfx}": arr for kind in ("predictions", "labels", "logits") for sfx, arr in getattr(self, kind).items()}
+
+    @classmethod
+    def from_arrays(cls, metrics: dict[str, float], arrays: dict[str, np.ndarray]) -> EvalResult:
+        parts = {kind: {key[len(kind) :]: arr for key, arr in arrays.items() if key.startswith(kind)} for kind in ("predictions", "labels", "logits")}
+        return cls(metrics, **parts)
+
+
+@dataclass
+class TrainState:
+    """Everything besides model, optimizer, scheduler and RNG that a resumed run needs."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    batches_done: int = 0  # micro-batches done in the current epoch
+    samples: int = 0
+    train_time_s: float = 0.0
+    best: dict[str, float] | None = None  # selection-split metrics at the best evaluation
+    best_step: int = -1
+    history: list[dict] = field(default_factory=list)
+
 
 @dataclass
 class TrainResult:
-    best: dict[str, float]
-    final: dict[str, float]
+    best: dict[str, float]  # dev metrics of the selected checkpoint
+    final: dict[str, float] | None  # dev metrics at the last evaluation (None when dev is held out from selection)
+    selection: dict[str, float]  # selection-split metrics at the best evaluation
     best_step: int
-    best_eval: EvalResult
+    best_eval: EvalResult  # dev predictions of the selected checkpoint
     steps: int
     train_samples: int
     train_runtime_s: float
-    history: list[dict] = field(default_factory=list)
+    history: list[dict]
 
     @property
     def train_samples_per_second(self) -> float:
@@ -76,11 +105,11 @@ def count_steps(cfg: Config, batches_per_epoch: int) -> int:
 
 
 @torch.inference_mode()
-def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, dev_loaders: dict) -> EvalResult:
-    """Predict every dev split; metrics as GLUE defines them."""
+def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, loaders: dict) -> EvalResult:
+    """Predict every split in `loaders` (metric suffix -> loader); metrics as GLUE defines them."""
     model.eval()
     metrics, predictions, labels_out, logits_out = {}, {}, {}, {}
-    for suffix, loader in dev_loaders.items():
+    for suffix, loader in loaders.items():
         idx_parts, logit_parts, label_parts = [], [], []
         for batch in loader:
             idx = batch.pop("idx")
@@ -100,28 +129,6 @@ def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, dev_
     return EvalResult(metrics, predictions, labels_out, logits_out)
 
 
-def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:
-    """A Hugging Face checkpoint (from_pretrained loads it), written beside and renamed into place."""
-    if not accelerator.is_main_process:
-        return
-    partial = directory.with_name(directory.name + ".partial")
-    accelerator.unwrap_model(model).save_pretrained(partial, safe_serialization=True)
-    tokenizer.save_pretrained(partial)
-    if directory.exists():
-        old = directory.with_name(directory.name + ".old")
-        directory.rename(old)
-        partial.rename(directory)
-        _remove_tree(old)
-    else:
-        partial.rename(directory)
-
-
-def _remove_tree(path: Path) -> None:
-    for child in path.iterdir():
-        _remove_tree(child) if child.is_dir() else child.unlink()
-    path.rmdir()
-
-
 def train(
     cfg: Config,
     accelerator: Accelerator,
@@ -133,82 +140,112 @@ def train(
 ) -> TrainResult:
     tr = cfg.trainer
     main_metric = cfg.task.main_metric
+    dev_selects = data.selection is data.dev  # False with a train holdout: dev is then evaluated once, at the end
     optimizer = build_optimizer(cfg, model)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, data.train)
-    dev_loaders = {suffix: accelerator.prepare(loader) for suffix, loader in data.dev.items()}
+    dev_loaders = {sfx: accelerator.prepare(loader) for sfx, loader in data.dev.items()}
+    selection_loaders = dev_loaders if dev_selects else {sfx: accelerator.prepare(loader) for sfx, loader in data.selection.items()}
     # counted on this process's shard of the data; the scheduler is stepped by hand, once per optimizer step
     total_steps = count_steps(cfg, len(train_loader))
     warmup = cfg.scheduler.warmup_steps if cfg.scheduler.warmup_steps is not None else round(cfg.scheduler.warmup_ratio * total_steps)
     scheduler = get_scheduler(SCHEDULERS[cfg.scheduler.name], optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    accelerator.register_for_checkpointing(scheduler)
 
-    step, samples, best, best_step, best_eval, grad_norm = 0, 0, None, -1, None, None
-    history: list[dict] = []
-    train_time = 0.0
-    bar = tqdm(total=total_steps, desc=f"{cfg.task.name}/{cfg.model.name}", disable=not (tr.progress_bar and accelerator.is_main_process), dynamic_ncols=True)
+    state, best_eval = TrainState(), None
+    checkpoints = complete_checkpoints(run_dir) if tr.resume else []
+    if checkpoints:
+        repair_best(run_dir)
+        saved, arrays = load_resume(accelerator, checkpoints[-1])
+        state = TrainState(**saved)
+        best_eval = EvalResult.from_arrays(state.best, arrays) if state.best is not None else None
+        print(f"resuming from {checkpoints[-1]} (step {state.step}, epoch {state.epoch})")
+
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.task.name}/{cfg.model.name}", disable=not (tr.progress_bar and accelerator.is_main_process), dynamic_ncols=True)
+    grad_norm = None
 
     def run_eval() -> None:
-        nonlocal best, best_step, best_eval
-        result = evaluate(cfg, accelerator, model, dev_loaders)
-        record = {"step": step, "epoch": round(step * tr.grad_accum_steps / len(train_loader), 4), **result.metrics}
-        history.append(record)
-        log({f"eval/{k}": v for k, v in result.metrics.items()}, step)
-        if best is None or result.metrics[main_metric] > best[main_metric]:
-            best, best_step, best_eval = result.metrics, step, result
+        nonlocal best_eval
+        result = evaluate(cfg, accelerator, model, selection_loaders)
+        if not all(np.isfinite(logits).all() for logits in result.logits.values()):
+            raise UserError(f"the model outputs non-finite values at step {state.step}: lower optimizer.lr; the best checkpoint so far is kept")
+        state.history.append({"step": state.step, "epoch": round(state.epoch + state.batches_done / len(train_loader), 4), **result.metrics})
+        log({f"{'eval' if dev_selects else 'selection'}/{k}": v for k, v in result.metrics.items()}, state.step)
+        if state.best is None or result.metrics[main_metric] > state.best[main_metric]:
+            state.best, state.best_step, best_eval = result.metrics, state.step, result
             if tr.save_best:
-                save_checkpoint(accelerator, model, tokenizer, run_dir / "checkpoint-best")
-        bar.write(f"step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f" (best {main_metric}={best[main_metric]:.4f} at step {best_step})")
+                save_best(accelerator, model, tokenizer, run_dir)
+        bar.write(f"step {state.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f" (best {main_metric}={state.best[main_metric]:.4f} at step {state.best_step})")
 
-    model.train()
-    epoch = 0
-    while step < total_steps:
-        train_loader.set_epoch(epoch)
-        t0 = time.perf_counter()
-        for batch in train_loader:
-            batch.pop("idx")
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:  # the last micro-batch of an optimizer step
-                    if tr.max_grad_norm > 0:
-                        grad_norm = accelerator.clip_grad_norm_(model.parameters(), tr.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-            samples += batch["labels"].shape[0] * accelerator.num_processes
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise UserError(f"non-finite loss ({loss_value}) at step {step}: lower optimizer.lr or use hardware=bf16 instead of fp16")
-            lr = scheduler.get_last_lr()[0]
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", refresh=False)
-            if step % tr.log_every_steps == 0 or step == total_steps:
-                entry = {"train/loss": loss_value, "train/lr": lr, "train/epoch": epoch}
-                if grad_norm is not None:
-                    entry["train/grad_norm"] = float(grad_norm)
-                entry["train/samples_per_second"] = samples / (train_time + time.perf_counter() - t0)
-                log(entry, step)
-            if tr.eval_every_steps and step % tr.eval_every_steps == 0 and step < total_steps:
-                train_time += time.perf_counter() - t0
-                run_eval()
-                t0 = time.perf_counter()
-            if step >= total_steps:
-                break
-        train_time += time.perf_counter() - t0
-        epoch += 1
-        run_eval()  # at each epoch end, and once more when max_steps cut the last epoch short
-    bar.close()
-    final = history[-1]
+    def checkpoint() -> None:
+        save_resume(accelerator, run_dir, asdict(state), best_eval.to_arrays() if best_eval else {}, tr.keep_checkpoints)
+
+    with bar:  # closed before any error propagates, so the error line is the last one printed
+        model.train()
+        while state.step < total_steps:
+            train_loader.set_epoch(state.epoch)
+            t0 = time.perf_counter()
+            batches = accelerator.skip_first_batches(train_loader, state.batches_done) if state.batches_done else train_loader
+            for batch in batches:
+                batch.pop("idx")
+                with accelerator.accumulate(model):
+                    loss = model(**batch).loss
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:  # the last micro-batch of an optimizer step
+                        if tr.max_grad_norm > 0:
+                            grad_norm = accelerator.clip_grad_norm_(model.parameters(), tr.max_grad_norm)
+                        optimizer.step()
+                        scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                state.batches_done += 1
+                state.samples += batch["labels"].shape[0] * accelerator.num_processes
+                if not accelerator.sync_gradients:
+                    continue
+                state.step += 1
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise UserError(f"non-finite loss ({loss_value}) at step {state.step}: lower optimizer.lr, or use bf16 instead of fp16; the best checkpoint so far is kept")
+                lr = scheduler.get_last_lr()[0]
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", refresh=False)
+                if state.step % tr.log_every_steps == 0 or state.step == total_steps:
+                    elapsed = state.train_time_s + time.perf_counter() - t0
+                    entry = {"train/loss": loss_value, "train/lr": lr, "train/epoch": state.epoch, "train/samples_per_second": state.samples / elapsed}
+                    if grad_norm is not None:
+                        entry["train/grad_norm"] = float(grad_norm)
+                    log(entry, state.step)
+                evaluate_now = tr.eval_every_steps and state.step % tr.eval_every_steps == 0 and state.step < total_steps
+                checkpoint_now = evaluate_now or (tr.checkpoint_every_steps and state.step % tr.checkpoint_every_steps == 0 and state.step < total_steps)
+                if evaluate_now or checkpoint_now:
+                    state.train_time_s += time.perf_counter() - t0
+                    if evaluate_now:
+                        run_eval()
+                    checkpoint()
+                    t0 = time.perf_counter()
+                if state.step >= total_steps:
+                    break
+            state.train_time_s += time.perf_counter() - t0
+            state.epoch, state.batches_done = state.epoch + 1, 0
+            run_eval()  # at each epoch end, and once more when max_steps cut the last epoch short
+            if state.step < total_steps:
+                checkpoint()
+
+    if dev_selects:
+        dev_eval = best_eval
+        final = {k: v for k, v in state.history[-1].items() if k not in ("step", "epoch")}
+    else:  # the selected checkpoint meets dev once, here
+        best_weights = run_dir / BEST_DIR / "model.safetensors"
+        accelerator.unwrap_model(model).load_state_dict(load_file(best_weights), strict=False)
+        dev_eval = evaluate(cfg, accelerator, model, dev_loaders)
+        log({f"eval/{k}": v for k, v in dev_eval.metrics.items()}, state.step)
+        final = None
     return TrainResult(
-        best=best,
-        final={k: v for k, v in final.items() if k not in ("step", "epoch")},
-        best_step=best_step,
-        best_eval=best_eval,
-        steps=step,
-        train_samples=samples,
-        train_runtime_s=train_time,
-        history=history,
+        best=dev_eval.metrics,
+        final=final,
+        selection=state.best,
+        best_step=state.best_step,
+        best_eval=dev_eval,
+        steps=state.step,
+        train_samples=state.samples,
+        train_runtime_s=state.train_time_s,
+        history=state.history,
     )
-

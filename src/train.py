@@ -19,13 +19,14 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.config import Config, UserError, register_schema, to_plain_dict, validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "experiment")
 log = logging.getLogger("basebench")
+logging.getLogger("accelerate").setLevel(logging.WARNING)  # it logs every file of every checkpoint at INFO
 
 
 def check_group_choices(overrides: list[str]) -> None:
@@ -64,7 +65,8 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     )
     if accelerator.is_main_process:
         prepare_run_dir(run_dir)
-        write_config(run_dir, plain_config)
+        if not cfg.trainer.resume:
+            write_config(run_dir, plain_config)
         write_status(run_dir, "running")
 
     set_seed(cfg.seed)
@@ -97,7 +99,8 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         "best": result.best,
         "best_step": result.best_step,
         "final": result.final,
-        "selection_split": "dev",
+        "selection_split": cfg.data.selection_split,
+        "selection": result.selection,
         "steps": result.steps,
         "train_samples": result.train_samples,
         "train_samples_per_second": result.train_samples_per_second,
@@ -133,6 +136,22 @@ def _prediction_rows(cfg: Config, dev_raw, best_eval) -> list[list]:
     return rows
 
 
+def resumed_run(resume: str, output_dir: str | None) -> tuple[Path, DictConfig]:
+    """The run directory to continue and its saved config (a resumed run must not change its recipe)."""
+    if resume.lower() == "true":
+        if not output_dir:
+            raise UserError("trainer.resume=true continues output_dir's run: add output_dir=RUN_DIR, or pass trainer.resume=RUN_DIR")
+        resume = output_dir
+    run_dir = Path(resume)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"cannot resume {run_dir}: it holds no config.yaml of an earlier run")
+    saved = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
+    saved.trainer.resume = str(run_dir)
+    saved.output_dir = str(run_dir)
+    log.info(f"resuming {run_dir} with its saved config (other overrides are ignored)")
+    return run_dir, saved
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(raw_cfg: DictConfig) -> float:
     from src.outputs import write_status
@@ -141,6 +160,8 @@ def main(raw_cfg: DictConfig) -> float:
     run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
     is_main_process = os.environ.get("RANK", "0") == "0"  # torchrun sets RANK; only rank 0 writes
     try:
+        if raw_cfg.trainer.resume:
+            run_dir, raw_cfg = resumed_run(str(raw_cfg.trainer.resume), raw_cfg.get("output_dir"))
         cfg = validate(raw_cfg)
         group = cfg.logger.group or (str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None)
         result = run(cfg, to_plain_dict(raw_cfg), run_dir, group)

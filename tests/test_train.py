@@ -126,3 +126,20 @@ def test_minilm_learns_rte_signal(tmp_path, cache_dir):
     metrics = read_metrics(run_dir)
     assert metrics["best"]["accuracy"] > 0.75
     assert metrics["num_parameters"] == 22_713_986
+
+
+def test_train_holdout_selection_keeps_dev_untouched(tmp_path, cache_dir):
+    run_dir = tmp_path / "run"
+    out = run_train(
+        "task=mrpc", "model=tiny", "logger=none", "data.selection_split=train_holdout", "data.holdout_fraction=0.2", "trainer.max_steps=10", "trainer.eval_every_steps=5", "trainer.batch_size=16",
+        f"data.cache_dir={cache_dir}", f"output_dir={run_dir}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    assert metrics["selection_split"] == "train_holdout"
+    assert metrics["final"] is None  # dev met only the selected checkpoint
+    assert set(metrics["selection"]) == {"f1", "accuracy"} and set(metrics["best"]) == {"f1", "accuracy"}
+    best_record = next(h for h in metrics["history"] if h["step"] == metrics["best_step"])
+    assert best_record["f1"] == metrics["selection"]["f1"]  # history holds the selection split's metrics
+    rows = (run_dir / "predictions_dev.tsv").read_text().splitlines()
+    assert len(rows) == 1 + 408  # predictions are on the full dev set

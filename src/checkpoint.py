@@ -1,0 +1,82 @@
+"""Checkpoints, written so that a kill at any moment never leaves one that loads wrongly.
+
+- checkpoint-best/: the best model by the task's main metric, in Hugging Face format (from_pretrained).
+- checkpoints/step-NNNNNNN/: everything needed to resume exactly (accelerate's save_state: model,
+  optimizer, scheduler, every RNG state; plus trainer_state.json and the best evaluation's arrays).
+
+Each is written under a `.partial` name and renamed into place; a directory without that suffix is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from transformers import PreTrainedTokenizerBase
+
+BEST_DIR = "checkpoint-best"
+RESUME_DIR = "checkpoints"
+STATE_FILE = "trainer_state.json"
+BEST_EVAL_FILE = "best_eval.npz"
+
+
+def save_best(accelerator: Accelerator, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, run_dir: Path) -> None:
+    """The best model so far, as a from_pretrained-loadable directory, swapped in atomically."""
+    if not accelerator.is_main_process:
+        return
+    target = run_dir / BEST_DIR
+    partial, old = target.with_name(BEST_DIR + ".partial"), target.with_name(BEST_DIR + ".old")
+    shutil.rmtree(partial, ignore_errors=True)
+    accelerator.unwrap_model(model).save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
+    if target.exists():
+        target.rename(old)
+    partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def repair_best(run_dir: Path) -> None:
+    """After a kill between the two renames of save_best, put the previous best back."""
+    target, old = run_dir / BEST_DIR, run_dir / (BEST_DIR + ".old")
+    if not target.exists() and old.exists():
+        old.rename(target)
+    shutil.rmtree(run_dir / (BEST_DIR + ".partial"), ignore_errors=True)
+
+
+def save_resume(accelerator: Accelerator, run_dir: Path, state: dict, best_eval: dict[str, np.ndarray], keep: int) -> None:
+    """Write checkpoints/step-N atomically, then prune to the newest `keep` (checkpoint-best is separate)."""
+    final = run_dir / RESUME_DIR / f"step-{state['step']:07d}"
+    partial = final.with_name(final.name + ".partial")
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial), safe_serialization=True)  # every rank writes its own RNG state
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    np.savez(partial / BEST_EVAL_FILE, **best_eval)
+    (partial / STATE_FILE).write_text(json.dumps(state))
+    shutil.rmtree(final, ignore_errors=True)  # a checkpoint of the same step from before a resume
+    partial.rename(final)
+    for stale in complete_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(stale)
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Resume checkpoints that were fully written, oldest first."""
+    root = run_dir / RESUME_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if not p.name.endswith(".partial") and (p / STATE_FILE).is_file())
+
+
+def load_resume(accelerator: Accelerator, checkpoint: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Restore model, optimizer, scheduler and RNG states in place; return the trainer state and best-eval arrays."""
+    accelerator.load_state(str(checkpoint))
+    with np.load(checkpoint / BEST_EVAL_FILE) as arrays:
+        best_eval = {key: arrays[key] for key in arrays.files}
+    return json.loads((checkpoint / STATE_FILE).read_text()), best_eval
