@@ -62,6 +62,7 @@ class ModelConfig:
     name_or_path: str = MISSING
     max_length: int = 128
     revision: str | None = None
+    dropout: float | None = None  # None = the pretrained model's own dropout rates
     # tiny only
     hidden_size: int = 64
     num_layers: int = 2
@@ -88,8 +89,9 @@ class SchedulerConfig:
 @dataclass
 class HardwareConfig:
     name: str = MISSING
-    accelerator: str = "cpu"  # cpu | gpu
+    accelerator: str = "cpu"  # cpu | gpu | auto (gpu when CUDA is visible)
     mixed_precision: str = "no"  # no | bf16 | fp16
+    compile: bool = False  # torch.compile the model (through accelerate's dynamo_backend)
     num_threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
     dataloader_workers: int = 0
 
@@ -132,6 +134,7 @@ class DataConfig:
     group_by_length: bool = True
     selection_split: str = "dev"
     holdout_fraction: float = 0.1
+    pad_to_max_length: bool = False
 
 
 @dataclass
@@ -180,6 +183,7 @@ def validate(cfg: DictConfig) -> Config:
     _check(d.selection_split == "dev" or tr.save_best, "data.selection_split=train_holdout evaluates the best checkpoint on dev: it needs trainer.save_best=true")
     _check(0 <= s.warmup_ratio <= 1, f"scheduler.warmup_ratio must be in [0, 1], got {s.warmup_ratio}")
     _check(s.warmup_steps is None or s.warmup_steps >= 0, f"scheduler.warmup_steps must be >= 0, got {s.warmup_steps}")
+    _check(c.model.dropout is None or 0 <= c.model.dropout < 1, f"model.dropout must be in [0, 1), got {c.model.dropout}")
     _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
     _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
     for key in ("max_train_samples", "max_eval_samples"):
@@ -188,7 +192,7 @@ def validate(cfg: DictConfig) -> Config:
     if d.glue_dir is not None:
         _check(os.path.isdir(d.glue_dir), f"data.glue_dir {d.glue_dir!r} is not a directory: point it at a GLUE download (e.g. data.glue_dir=../shared/data/glue)")
     _check(c.hardware.mixed_precision in ("no", "bf16", "fp16"), f"hardware.mixed_precision must be no, bf16 or fp16, got {c.hardware.mixed_precision!r}")
-    _check(c.hardware.accelerator in ("cpu", "gpu"), f"hardware.accelerator must be cpu or gpu, got {c.hardware.accelerator!r}")
+    _check(c.hardware.accelerator in ("cpu", "gpu", "auto"), f"hardware.accelerator must be cpu, gpu or auto, got {c.hardware.accelerator!r}")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
     _check(1 <= len(t.text_fields) <= 2, f"task.text_fields must name 1 or 2 fields, got {t.text_fields}")
     suffixes = [split.metric_suffix for split in t.dev_splits]

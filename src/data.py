@@ -207,7 +207,10 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
     train = tokenized["train"]
     if data.max_train_samples is not None:
         train = train.select(range(min(data.max_train_samples, len(train))))
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
+    if data.pad_to_max_length:  # fixed shapes, as run_glue.py's default
+        collator = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=cfg.model.max_length)
+    else:  # per-batch padding; multiples of 8 suit tensor cores
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
     workers, eval_bs = cfg.hardware.dataloader_workers, cfg.trainer.eval_batch_size
     dev_loaders, dev_raw = {}, {}
     for split in (s for s in tokenized if s != "train"):

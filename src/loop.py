@@ -77,6 +77,7 @@ class TrainResult:
     train_samples: int
     train_runtime_s: float
     history: list[dict]
+    first_step_at: float  # wall-clock time (time.time()) when this process finished its first optimizer step
 
     @property
     def train_samples_per_second(self) -> float:
@@ -161,7 +162,7 @@ def train(
         print(f"resuming from {checkpoints[-1]} (step {state.step}, epoch {state.epoch})")
 
     bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.task.name}/{cfg.model.name}", disable=not (tr.progress_bar and accelerator.is_main_process), dynamic_ncols=True)
-    grad_norm = None
+    grad_norm, first_step_at = None, None
 
     def run_eval() -> None:
         nonlocal best_eval
@@ -201,6 +202,7 @@ def train(
                 if not accelerator.sync_gradients:
                     continue
                 state.step += 1
+                first_step_at = first_step_at or time.time()
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise UserError(f"non-finite loss ({loss_value}) at step {state.step}: lower optimizer.lr, or use bf16 instead of fp16; the best checkpoint so far is kept")
@@ -248,4 +250,5 @@ def train(
         train_samples=state.samples,
         train_runtime_s=state.train_time_s,
         history=state.history,
+        first_step_at=first_step_at or time.time(),
     )

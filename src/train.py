@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,9 +44,10 @@ def check_group_choices(overrides: list[str]) -> None:
 
 def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> float:
     """Train, evaluate and write the run directory; returns the best dev main metric (for sweepers)."""
+    import psutil
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import broadcast_object_list, set_seed
 
     from src.data import build_data
     from src.loop import train
@@ -59,10 +61,12 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     accelerator = Accelerator(
-        cpu=cfg.hardware.accelerator == "cpu",
+        cpu=cfg.hardware.accelerator == "cpu" or (cfg.hardware.accelerator == "auto" and not torch.cuda.is_available()),
         mixed_precision=cfg.hardware.mixed_precision,
         gradient_accumulation_steps=cfg.trainer.grad_accum_steps,
+        dynamo_backend="inductor" if cfg.hardware.compile else None,
     )
+    run_dir = Path(broadcast_object_list([str(run_dir)])[0])  # every rank writes where rank 0 does
     if accelerator.is_main_process:
         prepare_run_dir(run_dir)
         if not cfg.trainer.resume:
@@ -106,6 +110,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         "train_samples_per_second": result.train_samples_per_second,
         "train_runtime_s": result.train_runtime_s,
         "total_runtime_s": time.perf_counter() - started,
+        "time_to_first_step_s": result.first_step_at - psutil.Process().create_time(),  # from process launch
         "num_parameters": num_parameters,
         "trainable_parameters": trainable_parameters,
         "classification_report": class_reports(cfg, best_eval.labels, best_eval.predictions),
@@ -124,6 +129,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
     tracker.finish()
+    accelerator.end_training()  # shuts down the process group under DDP
     return result.best[main_metric]
 
 
@@ -185,6 +191,9 @@ def cli() -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if os.environ.get("RANK", "0") != "0":
+        # DDP: ranks > 0 write into rank 0's run directory (broadcast in `run`); Hydra's own one stays out of outputs/
+        sys.argv += [f"hydra.run.dir={tempfile.gettempdir()}/basebench-rank{os.environ['RANK']}", "hydra.output_subdir=null"]
     register_schema()
     main()
 
