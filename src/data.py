@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import torch
+from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -48,8 +50,7 @@ def parse_label(raw: str, task: TaskConfig, where: str) -> float | int:
 
 def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[str, list]:
     """Parse one GLUE file exactly: BOM-safe, bare quotes kept, every row checked."""
-    if not path.is_file():
-        raise UserError(f"task file {path} not found: is data.glue_dir a GLUE download with a {task.glue_dir_name}/ folder?")
+    _require_file(path, task)
     fmt = task.tsv
     text_columns = fmt.text_columns if labelled or fmt.test_text_columns is None else fmt.test_text_columns
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -80,22 +81,37 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
     return out
 
 
-def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_test: bool = False) -> dict[str, datasets.Dataset]:
-    """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx."""
+def raw_split_sources(task: TaskConfig, glue_dir: str | None) -> dict[str, tuple[str, Callable[[], datasets.Dataset]]]:
+    """{"train" | "dev" | "dev_mm": (content key, loader)}. A local file is keyed by its bytes, so a
+    cache hit (the second job of a sweep) needs no parsing at all."""
     names = {"train": (task.train_file, "train")}
     names.update({"dev" + s.metric_suffix: (s.file, s.hub_split) for s in task.dev_splits})
-    if glue_dir is not None:
-        folder = Path(glue_dir) / task.glue_dir_name
-        if not folder.is_dir():
-            raise UserError(f"{folder} not found: data.glue_dir={glue_dir} has no {task.glue_dir_name}/ folder for task {task.name}")
-        splits = {}
-        for split, (file, _) in names.items():
-            splits[split] = datasets.Dataset.from_dict(read_glue_tsv(folder / file, task))
-            # in-memory datasets get a random fingerprint; the file's bytes make the tokenize cache key
-            splits[split]._fingerprint = hashlib.sha256((folder / file).read_bytes()).hexdigest()[:16]
-    else:
-        splits = _load_hub_splits(task, {split: hub for split, (_, hub) in names.items()})
-    return {split: ds.add_column("idx", list(range(len(ds)))) if "idx" not in ds.column_names else ds for split, ds in splits.items()}
+    if glue_dir is None:
+        hub = _load_hub_splits(task, {split: hub for split, (_, hub) in names.items()})
+        return {split: (ds._fingerprint, lambda ds=ds: _with_idx(ds)) for split, ds in hub.items()}
+    folder = Path(glue_dir) / task.glue_dir_name
+    if not folder.is_dir():
+        raise UserError(f"{folder} not found: data.glue_dir={glue_dir} has no {task.glue_dir_name}/ folder for task {task.name}")
+    sources = {}
+    for split, (file, _) in names.items():
+        path = _require_file(folder / file, task)
+        sources[split] = (hashlib.sha256(path.read_bytes()).hexdigest(), lambda path=path: _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task))))
+    return sources
+
+
+def load_raw_splits(task: TaskConfig, glue_dir: str | None) -> dict[str, datasets.Dataset]:
+    """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx."""
+    return {split: load() for split, (_, load) in raw_split_sources(task, glue_dir).items()}
+
+
+def _with_idx(ds: datasets.Dataset) -> datasets.Dataset:
+    return ds if "idx" in ds.column_names else ds.add_column("idx", list(range(len(ds))))
+
+
+def _require_file(path: Path, task: TaskConfig) -> Path:
+    if not path.is_file():
+        raise UserError(f"task file {path} not found: is data.glue_dir a GLUE download with a {task.glue_dir_name}/ folder?")
+    return path
 
 
 def _load_hub_splits(task: TaskConfig, hub_splits: dict[str, str]) -> dict[str, datasets.Dataset]:
@@ -119,20 +135,30 @@ def _hub_dataset_cached(hub_name: str) -> bool:
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     if tokenizer.is_fast:
-        backend = json.loads(tokenizer.backend_tokenizer.to_str())
         # each call sets truncation/padding on the backend: they are call arguments, not identity
-        state = json.dumps({k: v for k, v in backend.items() if k not in ("truncation", "padding")}, sort_keys=True)
+        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend.no_truncation()
+        backend.no_padding()
+        state = backend.to_str()
     else:
         state = json.dumps(tokenizer.get_vocab(), sort_keys=True)
     return hashlib.sha256(f"{type(tokenizer).__name__}|{state}".encode()).hexdigest()[:16]
 
 
-def tokenize(split: datasets.Dataset, task: TaskConfig, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_dir: str, name: str) -> datasets.Dataset:
-    """Batched map, cached in cache_dir by content: a second run with the same data, tokenizer
-    and max_length loads the Arrow file instead of tokenizing again."""
-    key = hashlib.sha256(f"{split._fingerprint}|{tokenizer_fingerprint(tokenizer)}|{max_length}|{task.text_fields}".encode()).hexdigest()[:20]
+def tokenize(
+    source_key: str, load: Callable[[], datasets.Dataset], task: TaskConfig, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, max_length: int, cache_dir: str, name: str
+) -> datasets.Dataset:
+    """Batched map, cached in cache_dir by content: a second run with the same data (source_key),
+    tokenizer (tokenizer_key = tokenizer_fingerprint(tokenizer)) and max_length loads the Arrow file
+    instead of parsing and tokenizing again. The result keeps the text, label and idx columns."""
+    key = hashlib.sha256(f"{source_key}|{tokenizer_key}|{max_length}|{task.text_fields}".encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
+    if cache_file.is_file():  # map writes a temporary file and renames it: an existing file is complete
+        return datasets.Dataset.from_file(str(cache_file))
     cache_file.parent.mkdir(parents=True, exist_ok=True)
+    split = load()
+    if len(split) == 0:
+        raise UserError(f"the {name} split of {task.name} is empty")
 
     def encode(batch: dict) -> dict:
         texts = [batch[f] for f in task.text_fields]
@@ -140,7 +166,8 @@ def tokenize(split: datasets.Dataset, task: TaskConfig, tokenizer: PreTrainedTok
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 
-    return split.map(encode, batched=True, batch_size=1000, cache_file_name=str(cache_file), load_from_cache_file=True, desc=f"tokenize {task.name}/{name}")
+    # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
+    return split.map(encode, batched=True, batch_size=1000, cache_file_name=str(cache_file), new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
 
 
 # ---------------------------------------------------------------- batching
@@ -183,7 +210,8 @@ def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
 
 
 def _eval_loader(ds: datasets.Dataset, batch_size: int, collator, workers: int) -> DataLoader:
-    longest_first = sorted(range(len(ds)), key=lambda i, lengths=ds["length"]: -lengths[i])  # less padding
+    lengths = ds["length"][:]  # a plain list: indexing a datasets Column row by row is slow
+    longest_first = sorted(range(len(ds)), key=lambda i: -lengths[i])  # less padding
     # its own generator: iterating must not draw from the global RNG, or resumed runs would diverge
     return DataLoader(_loader_columns(ds), batch_size=batch_size, sampler=longest_first, collate_fn=collator, num_workers=workers, generator=torch.Generator())
 
@@ -199,11 +227,9 @@ def split_holdout(train: datasets.Dataset, fraction: float, seed: int) -> tuple[
 
 def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
     task, data = cfg.task, cfg.data
-    raw = load_raw_splits(task, data.glue_dir)
-    for split, ds in raw.items():
-        if len(ds) == 0:
-            raise UserError(f"the {split} split of {task.name} is empty")
-    tokenized = {split: tokenize(ds, task, tokenizer, cfg.model.max_length, data.cache_dir, split) for split, ds in raw.items()}
+    tokenizer_key = tokenizer_fingerprint(tokenizer)
+    sources = raw_split_sources(task, data.glue_dir)
+    tokenized = {split: tokenize(key, load, task, tokenizer, tokenizer_key, cfg.model.max_length, data.cache_dir, split) for split, (key, load) in sources.items()}
     train = tokenized["train"]
     if data.max_train_samples is not None:
         train = train.select(range(min(data.max_train_samples, len(train))))
@@ -219,11 +245,11 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
             dev = dev.select(range(min(data.max_eval_samples, len(dev))))
         suffix = split[len("dev") :]
         dev_loaders[suffix] = _eval_loader(dev, eval_bs, collator, workers)
-        dev_raw[suffix] = raw[split].select(range(len(dev)))
+        dev_raw[suffix] = dev
     selection = dev_loaders
     if data.selection_split == "train_holdout":
         train, holdout = split_holdout(train, data.holdout_fraction, cfg.seed)
         selection = {"": _eval_loader(holdout, eval_bs, collator, workers)}
-    sampler = EpochSampler(train["length"], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
+    sampler = EpochSampler(train["length"][:], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
     train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=collator, num_workers=workers, generator=torch.Generator())
     return GlueData(train=train_loader, dev=dev_loaders, selection=selection, dev_raw=dev_raw, train_size=len(train))

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from src.config import UserError
-from src.data import EpochSampler, build_data, load_raw_splits, read_glue_tsv, tokenize
+from src.data import EpochSampler, build_data, load_raw_splits, raw_split_sources, read_glue_tsv, tokenize, tokenizer_fingerprint
 
 # (task, split, rows, label counts by Hub label id) from the official GLUE split sizes and SOURCES.md
 EXPECTED = [
@@ -100,15 +100,23 @@ def test_empty_split_and_missing_file(make_cfg, tmp_path):
 
 def test_tokenization_is_cached(make_cfg, tiny_tokenizer, cache_dir):
     cfg = make_cfg("task=rte", "model=tiny")
-    dev = load_raw_splits(cfg.task, cfg.data.glue_dir)["dev"]
-    first = tokenize(dev, cfg.task, tiny_tokenizer, 64, cache_dir, "dev")
+    source_key, load = raw_split_sources(cfg.task, cfg.data.glue_dir)["dev"]
+    key = tokenizer_fingerprint(tiny_tokenizer)
+    loads = []
+
+    def counting_load():
+        loads.append(1)
+        return load()
+
+    first = tokenize(source_key, counting_load, cfg.task, tiny_tokenizer, key, 64, cache_dir, "dev")
+    assert tokenizer_fingerprint(tiny_tokenizer) == key  # calling the tokenizer (truncation on) changes no identity
     cache_file = first.cache_files[0]["filename"]
     mtime = os.stat(cache_file).st_mtime_ns
-    again = tokenize(load_raw_splits(cfg.task, cfg.data.glue_dir)["dev"], cfg.task, tiny_tokenizer, 64, cache_dir, "dev")
-    assert again.cache_files[0]["filename"] == cache_file
-    assert os.stat(cache_file).st_mtime_ns == mtime  # loaded, not re-tokenized
-    assert again["input_ids"] == first["input_ids"]
-    longer = tokenize(dev, cfg.task, tiny_tokenizer, 128, cache_dir, "dev")
+    again = tokenize(source_key, counting_load, cfg.task, tiny_tokenizer, key, 64, cache_dir, "dev")
+    assert len(loads) == 1  # the second call neither parsed nor tokenized
+    assert again.cache_files[0]["filename"] == cache_file and os.stat(cache_file).st_mtime_ns == mtime
+    assert again["input_ids"][:] == first["input_ids"][:] and again["sentence1"][:] == first["sentence1"][:]
+    longer = tokenize(source_key, load, cfg.task, tiny_tokenizer, key, 128, cache_dir, "dev")
     assert longer.cache_files[0]["filename"] != cache_file  # another max_length is another cache entry
     assert max(first["length"]) == 64 and max(longer["length"]) > 64
 
