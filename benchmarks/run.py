@@ -1,0 +1,186 @@
+"""`make bench`: speed ratios measured inside one run, on the same model, data and batches.
+
+This machine is shared and noisy, so only ratios between measurements taken side by side mean
+anything; each pair is measured alternately and the median ratio is reported. Results go to
+BENCHMARKS.md. Run: python -m benchmarks.run [--steps N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import GLUE_DIR, ROOT, build, machine, make_cfg, python, run_bare, run_ours, timed_subprocess
+
+MODEL = "minilm-l6"
+
+
+def alternate(measure_a, measure_b, rounds: int) -> tuple[float, float, float]:
+    """Median of a/b over `rounds` alternating pairs; also the median a and b."""
+    a_values, b_values = [], []
+    for _ in range(rounds):
+        a_values.append(measure_a())
+        b_values.append(measure_b())
+    ratios = [a / b for a, b in zip(a_values, b_values)]
+    return statistics.median(ratios), statistics.median(a_values), statistics.median(b_values)
+
+
+def loop_overrides(task: str, steps: int, *extra: str) -> list[str]:
+    # no mid-run evaluation or checkpoint: the loop itself is measured (its final evaluation is excluded from samples/s)
+    return [f"task={task}", f"model={MODEL}", f"trainer.max_steps={steps}", "trainer.save_best=false", "trainer.checkpoint_every_steps=0", "data.max_eval_samples=16", *extra]
+
+
+def bench_loop_vs_bare(steps: int, rounds: int, tmp: Path) -> dict:
+    cfg = make_cfg(*loop_overrides("cola", steps, "data.group_by_length=false"))
+    ratio, ours, bare = alternate(lambda: run_ours(cfg, tmp / f"a{time.time_ns()}"), lambda: run_bare(cfg, steps), rounds)
+    return {"name": "a. src.train loop / bare PyTorch loop (CoLA, same batches, no length grouping)", "ratio": ratio, "detail": f"{ours:.1f} vs {bare:.1f} samples/s", "target": ">= 0.95"}
+
+
+def bench_grouping_vs_padding(task: str, steps: int, rounds: int, tmp: Path) -> dict:
+    grouped = make_cfg(*loop_overrides(task, steps))
+    padded = make_cfg(*loop_overrides(task, steps, "data.group_by_length=false", "data.pad_to_max_length=true"))
+    ratio, fast, slow = alternate(lambda: run_ours(grouped, tmp / f"g{time.time_ns()}"), lambda: run_ours(padded, tmp / f"p{time.time_ns()}"), rounds)
+    target = ">= 8" if task == "cola" else "(reported)"
+    return {"name": f"b. length grouping + dynamic padding / padding to 128 ({task})", "ratio": ratio, "detail": f"{fast:.1f} vs {slow:.1f} samples/s", "target": target}
+
+
+def bench_cached_data(task: str) -> dict:
+    from src.data import build_data
+    from src.model import load_tokenizer
+
+    with tempfile.TemporaryDirectory() as cache:
+        cfg = make_cfg(f"task={task}", f"model={MODEL}", f"data.cache_dir={cache}")
+        tokenizer = load_tokenizer(cfg.model)
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            build_data(cfg, tokenizer)
+            times.append(time.perf_counter() - started)
+    return {"name": f"c. data preparation, second job / first job ({task})", "ratio": times[1] / times[0], "detail": f"{times[1]:.2f} s vs {times[0]:.2f} s", "target": "< 0.10"}
+
+
+def bench_startup(tmp: Path) -> list[dict]:
+    imports = statistics.median(timed_subprocess([python(), "-c", "import torch, transformers"]) for _ in range(3))
+    cfg_job = statistics.median(timed_subprocess([python(), "-m", "src.train", "--cfg", "job"]) for _ in range(3))
+    run_dir = tmp / "startup"
+    args = [python(), "-m", "src.train", f"model={MODEL}", "logger=none", "trainer.max_steps=1", "trainer.save_best=false", "data.max_eval_samples=16", f"output_dir={run_dir}"]
+    subprocess.run(args, cwd=ROOT, env={"GLUE_DIR": GLUE_DIR, **_env()}, check=True, capture_output=True)
+    first_step = json.loads((run_dir / "metrics.json").read_text())["time_to_first_step_s"]
+    return [
+        {"name": "d. `python -m src.train --cfg job`, seconds", "ratio": cfg_job, "detail": f"`import torch, transformers` takes {imports:.2f} s", "target": "< 2 s"},
+        {"name": "d. launch to first training step / `import torch, transformers`", "ratio": first_step / imports, "detail": f"{first_step:.2f} s vs {imports:.2f} s (MiniLM, CoLA, warm cache)", "target": "(reported)"},
+    ]
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Peak resident memory of one command, measured from a fresh parent so that nothing else counts."""
+    code = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    out = subprocess.run([python(), "-c", code, *args], cwd=ROOT, env=_env(), check=True, capture_output=True, text=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def bench_memory(steps: int, tmp: Path) -> dict:
+    overrides = loop_overrides("cola", steps, "data.group_by_length=false")
+    ours = peak_rss_mb([python(), "-m", "src.train", "logger=none", f"data.glue_dir={GLUE_DIR}", *overrides, f"output_dir={tmp / 'rss'}"])
+    bare_code = f"from benchmarks.common import make_cfg, run_bare; run_bare(make_cfg(*{overrides!r}), {steps})"
+    bare = peak_rss_mb([python(), "-c", bare_code])
+    return {"name": "e. peak resident memory, src.train / bare loop", "ratio": ours / bare, "detail": f"{ours:.0f} MB vs {bare:.0f} MB", "target": "<= 1.1"}
+
+
+def run_hf_trainer(cfg, steps: int, out_dir: Path) -> float:
+    """transformers' own Trainer, with length grouping and dynamic padding, on the same data and hyperparameters."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    tokenizer, data, model = build(cfg)
+    train = data.train.dataset
+    args = TrainingArguments(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=cfg.trainer.batch_size,
+        learning_rate=cfg.optimizer.lr,
+        weight_decay=cfg.optimizer.weight_decay,
+        warmup_steps=round(cfg.scheduler.warmup_ratio * steps),
+        max_grad_norm=cfg.trainer.max_grad_norm,
+        max_steps=steps,
+        seed=cfg.seed,
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=10_000,
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    lengths = data.train.sampler.lengths
+    dataset = train.add_column("length", lengths).remove_columns(["idx"])
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
+    metrics = trainer.train().metrics
+    return metrics["train_samples_per_second"]
+
+
+def bench_vs_hf_trainer(steps: int, rounds: int, tmp: Path) -> dict:
+    cfg = make_cfg(*loop_overrides("cola", steps))
+    ratio, ours, hf = alternate(lambda: run_ours(cfg, tmp / f"o{time.time_ns()}"), lambda: run_hf_trainer(cfg, steps, tmp / f"hf{time.time_ns()}"), rounds)
+    return {"name": "f. src.train loop / Hugging Face Trainer (group_by_length, dynamic padding, CoLA)", "ratio": ratio, "detail": f"{ours:.1f} vs {hf:.1f} samples/s", "target": ">= 1.0"}
+
+
+def _env() -> dict:
+    import os
+
+    return {**os.environ, "GLUE_DIR": GLUE_DIR, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def write_markdown(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` (`python -m benchmarks.run --steps {args.steps} --rounds {args.rounds}`) on {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {machine()}. Model: {MODEL} (all-MiniLM-L6-v2, 22.7M parameters), batch size 32, fp32 on CPU.",
+        "Each ratio is the median over alternating measurements taken side by side in one run; absolute",
+        f"numbers are not comparable between runs on this shared machine. The whole run took {seconds / 60:.1f} minutes.",
+        "",
+        "| measurement | value | detail | target |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['name']} | {r['ratio']:.3f} | {r['detail']} | {r['target']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per throughput measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per ratio")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the results")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for bench in (
+            lambda: bench_loop_vs_bare(args.steps, args.rounds, tmp),
+            lambda: bench_grouping_vs_padding("cola", args.steps, args.rounds, tmp),
+            lambda: bench_grouping_vs_padding("mrpc", args.steps, args.rounds, tmp),
+            lambda: bench_cached_data("cola"),
+            lambda: bench_cached_data("sst2"),
+            lambda: bench_startup(tmp),
+            lambda: bench_memory(args.steps, tmp),
+            lambda: bench_vs_hf_trainer(args.steps, args.rounds, tmp),
+        ):
+            result = bench()
+            for row in result if isinstance(result, list) else [result]:
+                print(f"{row['name']}: {row['ratio']:.3f} ({row['detail']}; target {row['target']})", flush=True)
+                rows.append(row)
+    Path(args.out).write_text(write_markdown(rows, args, time.perf_counter() - started))
+    print(f"written to {args.out}; peak memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
