@@ -35,7 +35,6 @@ from src.config import UserError
 
 log = logging.getLogger(__name__)
 
-FILES = ("summary.csv", "summary.md", "best.yaml", "heatmap.png")
 LOCK_FILE = ".summary.lock"
 
 
