@@ -106,6 +106,7 @@ class LoggerConfig:
     job_type: str = "finetune"
     group: str | None = None  # None = one group per multirun (its sweep directory), none for a single run
     log_model: bool = False
+    init_timeout_s: float = 30.0  # an online run that has not started by then falls back to offline
 
 
 @dataclass
@@ -200,6 +201,7 @@ def validate(cfg: DictConfig) -> Config:
     _check(t.main_metric in valid_main, f"task.main_metric {t.main_metric!r} is not one of {valid_main}")
     _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
     _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
+    _check(c.logger.init_timeout_s > 0, f"logger.init_timeout_s must be > 0, got {c.logger.init_timeout_s}")
     return c
 
 

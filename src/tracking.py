@@ -1,7 +1,9 @@
 """Experiment tracking: Weights & Biases, or nothing (logger=none).
 
-Only the main process tracks. W&B never prompts: with no API key and WANDB_MODE unset it runs
-offline (sync later with `wandb sync <run_dir>/wandb/offline-run-*`).
+Only the main process tracks. W&B never prompts and never hangs: with no API key and WANDB_MODE
+unset it runs offline, and when an online run cannot start (W&B unreachable, key refused) within
+logger.init_timeout_s it falls back to offline. Sync later with `wandb sync <run_dir>/wandb/offline-run-*`.
+Each job of a multirun gets its own W&B run, finished (failed: exit code 1) before the next job starts.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ class Tracker:
     def log_model(self, checkpoint_dir: Path, name: str) -> None:
         pass
 
-    def finish(self, exit_code: int = 0) -> None:
+    def finish(self) -> None:
+        pass
+
+    def fail(self, error: str) -> None:
         pass
 
 
@@ -68,7 +73,8 @@ class WandbTracker(Tracker):
 
         self.wandb = wandb
         lg = cfg.logger
-        self.run = wandb.init(
+        run_dir.mkdir(parents=True, exist_ok=True)  # W&B writes <run_dir>/wandb/
+        init_args = dict(
             project=lg.project,
             entity=lg.entity,
             name=run_name(cfg),
@@ -77,9 +83,18 @@ class WandbTracker(Tracker):
             tags=[cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags],
             config=plain_config,
             dir=str(run_dir),
-            mode=wandb_mode(lg.mode),
             reinit="create_new",  # each job of a multirun gets its own run
+            settings=wandb.Settings(init_timeout=lg.init_timeout_s),
         )
+        mode = wandb_mode(lg.mode)
+        try:
+            self.run = wandb.init(mode=mode, **init_args)
+        except (wandb.errors.Error, OSError) as e:  # unreachable, timed out, key refused
+            if (mode or os.environ.get("WANDB_MODE") or "online") != "online":
+                raise
+            reason = (str(e).splitlines() or [type(e).__name__])[0]
+            log.warning(f"W&B: cannot start an online run ({reason}); logging offline; upload later with `wandb sync {run_dir}/wandb/offline-run-*`")
+            self.run = wandb.init(mode="offline", **init_args)
         self.run.define_metric("eval/*", step_metric="train/global_step")
         self.run.define_metric("train/*", step_metric="train/global_step")
 
@@ -97,8 +112,13 @@ class WandbTracker(Tracker):
         artifact.add_dir(str(checkpoint_dir))
         self.run.log_artifact(artifact, aliases=["best"])
 
-    def finish(self, exit_code: int = 0) -> None:
-        self.run.finish(exit_code=exit_code)
+    def finish(self) -> None:
+        self.run.finish()
+
+    def fail(self, error: str) -> None:
+        """Mark the run failed (W&B shows exit code 1) with the error line in its summary."""
+        self.run.summary["error"] = error
+        self.run.finish(exit_code=1)
 
 
 def start_tracker(cfg: Config, plain_config: dict, run_dir: Path, group: str | None, is_main_process: bool) -> Tracker:

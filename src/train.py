@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.config import Config, UserError, register_schema, to_plain_dict, validate
+from src.tracking import Tracker, start_tracker
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "experiment")
@@ -42,8 +43,8 @@ def check_group_choices(overrides: list[str]) -> None:
                 raise UserError(f"unknown {key} {choice.strip()!r}: choose one of {', '.join(choices)}")
 
 
-def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> float:
-    """Train, evaluate and write the run directory; returns the best dev main metric (for sweepers)."""
+def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
+    """Train, evaluate and write the run's results; returns the best dev main metric (for sweepers)."""
     import psutil
     import torch
     from accelerate import Accelerator
@@ -52,8 +53,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     from src.data import build_data
     from src.loop import train
     from src.model import check_max_length, load_model, load_tokenizer
-    from src.outputs import class_reports, prepare_run_dir, write_class_reports, write_config, write_json, write_predictions, write_status
-    from src.tracking import start_tracker
+    from src.outputs import class_reports, write_class_reports, write_json, write_predictions
 
     started = time.perf_counter()
     if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
@@ -67,11 +67,6 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         dynamo_backend="inductor" if cfg.hardware.compile else None,
     )
     run_dir = Path(broadcast_object_list([str(run_dir)])[0])  # every rank writes where rank 0 does
-    if accelerator.is_main_process:
-        prepare_run_dir(run_dir)
-        if not cfg.trainer.resume:
-            write_config(run_dir, plain_config)
-        write_status(run_dir, "running")
 
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
@@ -83,12 +78,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     trainable_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(f"{cfg.model.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
 
-    tracker = start_tracker(cfg, plain_config, run_dir, group, accelerator.is_main_process)
-    try:
-        result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log)
-    except BaseException:
-        tracker.finish(exit_code=1)
-        raise
+    result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log)
 
     main_metric = cfg.task.main_metric
     best_eval = result.best_eval
@@ -128,7 +118,6 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         tracker.log_predictions(_prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
-    tracker.finish()
     accelerator.end_training()  # shuts down the process group under DDP
     return result.best[main_metric]
 
@@ -160,26 +149,38 @@ def resumed_run(resume: str, output_dir: str | None) -> tuple[Path, DictConfig]:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(raw_cfg: DictConfig) -> float:
-    from src.outputs import write_status
+    """One run's life: validate, prepare the run directory, start tracking, run, and record how it ended
+    (status.json and the W&B run), so that a failed job of a multirun is marked failed and the next starts clean."""
+    from src.outputs import prepare_run_dir, write_config, write_status
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
     is_main_process = os.environ.get("RANK", "0") == "0"  # torchrun sets RANK; only rank 0 writes
+    tracker = Tracker()
     try:
         if raw_cfg.trainer.resume:
             run_dir, raw_cfg = resumed_run(str(raw_cfg.trainer.resume), raw_cfg.get("output_dir"))
         cfg = validate(raw_cfg)
+        plain_config = to_plain_dict(raw_cfg)
+        if is_main_process:
+            prepare_run_dir(run_dir)
+            if not cfg.trainer.resume:  # a resumed run keeps the config it started with
+                write_config(run_dir, plain_config)
+            write_status(run_dir, "running")
         group = cfg.logger.group or (str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None)
-        result = run(cfg, to_plain_dict(raw_cfg), run_dir, group)
-    except BaseException as e:  # KeyboardInterrupt included: the run directory says how it ended
+        tracker = start_tracker(cfg, plain_config, run_dir, group, is_main_process)
+        result = run(cfg, run_dir, tracker)
+    except BaseException as e:  # KeyboardInterrupt included: the run directory and W&B say how it ended
         error = str(e).splitlines()[0] if isinstance(e, UserError) else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
         if is_main_process and not isinstance(e, SystemExit) and not (run_dir / "metrics.json").exists():
             write_status(run_dir, "failed", error=error)  # never over a finished run's files
+        tracker.fail(error)
         if isinstance(e, UserError):
             print(f"error: {e}", file=sys.stderr)
             if hydra_cfg.mode == RunMode.RUN:
                 sys.exit(2)
         raise  # in a multirun the job fails, the other jobs go on
+    tracker.finish()
     if is_main_process:
         write_status(run_dir, "completed")
     return result

@@ -1,0 +1,304 @@
+"""The summary of a multirun, written into its sweep directory:
+
+    summary.csv    one row per job: overrides, task, model, lr, batch size, seed, main metric, status, run time
+    summary.md     the same as a Markdown table, the best configuration per task and the heatmap
+    best.yaml      the best configuration per task (mean over seeds), with the command that reruns it
+    heatmap.png    the dev main metric over learning rate x batch size, one panel per task and model
+
+Hydra calls `SweepSummary.on_job_end` after every job of a multirun (conf/config.yaml, hydra.callbacks),
+so the summary is complete even when a job failed: Hydra skips `on_multirun_end` then. It is made from
+the directory alone, so it can be made again later:
+
+    python -m src.sweep outputs/multiruns/2025-01-31/12-00-00
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import logging
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from src.config import UserError
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".summary.lock"
+
+
+@dataclass
+class Job:
+    """One job of the sweep, as its directory tells it."""
+
+    num: int
+    dir: str  # relative to the sweep directory
+    overrides: list[str]
+    task: str
+    model: str
+    lr: float
+    batch_size: int
+    seed: int
+    main_metric: str = ""
+    value: float | None = None  # best dev main metric; None unless completed
+    status: str = "unfinished"  # completed | failed | unfinished (still running, or killed)
+    error: str = ""
+    runtime_s: float | None = None
+
+    @property
+    def config_overrides(self) -> list[str]:
+        """What makes the configuration: the overrides without the seed."""
+        return [o for o in self.overrides if not o.lstrip("+~").startswith("seed=")]
+
+
+@dataclass
+class Configuration:
+    """Jobs that differ only in their seed."""
+
+    task: str
+    overrides: list[str]
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def values(self) -> list[float]:
+        return [j.value for j in self.jobs if j.value is not None]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+
+def read_job(job_dir: Path, sweep_dir: Path) -> Job:
+    """A job from the files Hydra writes first (.hydra/) and those the run writes (status.json, metrics.json)."""
+    hydra_dir = job_dir / ".hydra"
+    config = yaml.safe_load((hydra_dir / "config.yaml").read_text())
+    job = Job(
+        num=int(yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["job"]["num"]),
+        dir=str(job_dir.relative_to(sweep_dir)),
+        overrides=list(yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []),
+        task=config["task"]["name"],
+        model=config["model"]["name"],
+        lr=float(config["optimizer"]["lr"]),
+        batch_size=int(config["trainer"]["batch_size"]),
+        seed=int(config["seed"]),
+        main_metric=config["task"]["main_metric"],
+    )
+    if (job_dir / "metrics.json").is_file():
+        metrics = json.loads((job_dir / "metrics.json").read_text())
+        job.value, job.status, job.runtime_s = metrics["main_metric_value"], "completed", metrics["total_runtime_s"]
+    elif (job_dir / "status.json").is_file():
+        status = json.loads((job_dir / "status.json").read_text())
+        if status["status"] == "failed":
+            job.status, job.error = "failed", status["error"] or ""
+    return job
+
+
+def read_jobs(sweep_dir: Path) -> list[Job]:
+    job_dirs = [p.parent.parent for p in sweep_dir.glob("*/.hydra/hydra.yaml")]
+    return sorted((read_job(d, sweep_dir) for d in job_dirs), key=lambda j: j.num)
+
+
+def configurations(jobs: list[Job]) -> list[Configuration]:
+    """Jobs grouped by (task, overrides without the seed), in job order."""
+    groups: dict[tuple, Configuration] = {}
+    for job in jobs:
+        key = (job.task, tuple(job.config_overrides))
+        groups.setdefault(key, Configuration(job.task, job.config_overrides)).jobs.append(job)
+    return list(groups.values())
+
+
+def best_per_task(jobs: list[Job]) -> dict[str, Configuration]:
+    """The configuration with the best mean dev main metric over its completed seeds, for each task."""
+    best: dict[str, Configuration] = {}
+    for c in configurations(jobs):
+        if c.values and (c.task not in best or c.mean > best[c.task].mean):
+            best[c.task] = c
+    return best
+
+
+def common_overrides(jobs: list[Job]) -> list[str]:
+    """Overrides shared by every job (said once in the Markdown, not on every row)."""
+    return [o for o in jobs[0].overrides if all(o in j.overrides for j in jobs)]
+
+
+def rerun_command(overrides: list[str]) -> str:
+    return " ".join(["python -m src.train", *overrides])
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def csv_text(jobs: list[Job]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["job", "dir", "overrides", "task", "model", "lr", "batch_size", "seed", "main_metric", "main_metric_value", "status", "error", "runtime_s"])
+    for j in jobs:
+        writer.writerow([j.num, j.dir, " ".join(j.overrides), j.task, j.model, f"{j.lr:g}", j.batch_size, j.seed, j.main_metric, _fmt(j.value, 6), j.status, j.error, _fmt(j.runtime_s, 1)])
+    return out.getvalue()
+
+
+def markdown_text(sweep_dir: Path, jobs: list[Job], best: dict[str, Configuration]) -> str:
+    common = common_overrides(jobs)
+    counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "unfinished")}
+    lines = [
+        f"# Sweep {'/'.join(sweep_dir.resolve().parts[-2:])}",
+        "",
+        f"{len(jobs)} jobs: {counts['completed']} completed, {counts['failed']} failed, {counts['unfinished']} unfinished.",
+        "",
+        "Common overrides: " + (" ".join(f"`{o}`" for o in common) if common else "none"),
+        "",
+        "| job | overrides | task | model | lr | batch size | seed | main metric (dev, best) | status | run time (s) |",
+        "|---:|---|---|---|---:|---:|---:|---|---|---:|",
+    ]
+    for j in jobs:
+        own = " ".join(f"`{o}`" for o in j.overrides if o not in common)
+        status = f"failed: {j.error}" if j.status == "failed" else j.status
+        value = f"{j.main_metric} = {_fmt(j.value)}" if j.value is not None else ""
+        lines.append(f"| {j.num} | {own} | {j.task} | {j.model} | {j.lr:g} | {j.batch_size} | {j.seed} | {value} | {status.replace('|', '/')} | {_fmt(j.runtime_s, 0)} |")
+    lines += ["", "## Best configuration", ""]
+    if not best:
+        lines.append("No job has completed yet.")
+    for task, c in best.items():
+        seeds = ", ".join(str(j.seed) for j in c.jobs if j.value is not None)
+        lines += [
+            f"**{task}**: {c.jobs[0].main_metric} = {c.mean:.4f}" + (f" ± {c.std:.4f} (mean ± std over seeds {seeds})" if len(c.values) > 1 else f" (seed {seeds})"),
+            f"jobs {', '.join(str(j.num) for j in c.jobs)}:",
+            "",
+            f"    {rerun_command(c.overrides)}",
+            "",
+        ]
+    lines += ["## Main metric over learning rate x batch size", "", "![heatmap](heatmap.png)", ""]
+    return "\n".join(lines)
+
+
+def best_text(best: dict[str, Configuration]) -> str:
+    payload = {
+        task: {
+            "main_metric": c.jobs[0].main_metric,
+            "mean": c.mean,
+            "std": c.std,
+            "seeds": [j.seed for j in c.jobs if j.value is not None],
+            "jobs": [j.num for j in c.jobs],
+            "overrides": c.overrides,
+            "command": rerun_command(c.overrides),
+        }
+        for task, c in best.items()
+    }
+    return yaml.safe_dump(payload, sort_keys=False)
+
+
+def plot_heatmap(jobs: list[Job], path: Path) -> None:
+    """One panel per (task, model): the mean dev main metric of the completed jobs in each (lr, batch size) cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = sorted({(j.task, j.model) for j in jobs})
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.0 + 3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.remove()
+    for ax, (task, model) in zip(axes.flat, panels):
+        cell_jobs = [j for j in jobs if (j.task, j.model) == (task, model)]
+        lrs = sorted({j.lr for j in cell_jobs})
+        sizes = sorted({j.batch_size for j in cell_jobs})
+        grid = np.full((len(sizes), len(lrs)), np.nan)
+        for y, size in enumerate(sizes):
+            for x, lr in enumerate(lrs):
+                here = [j for j in cell_jobs if (j.lr, j.batch_size) == (lr, size)]
+                values = [j.value for j in here if j.value is not None]
+                if values:
+                    grid[y, x] = statistics.fmean(values)
+                text = f"{grid[y, x]:.3f}" if values else ("failed" if any(j.status == "failed" for j in here) else "")
+                if len(values) > 1:
+                    text += f"\n(n={len(values)})"
+                ax.text(x, y, text, ha="center", va="center", fontsize=8, color="black", bbox=dict(boxstyle="round", facecolor="white", alpha=0.6, linewidth=0))
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto", origin="lower")
+        ax.set_facecolor("0.85")  # cells without a completed job
+        ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs], rotation=45 if len(lrs) > 4 else 0)
+        ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("batch size")
+        ax.set_title(f"{task} / {model}\ndev {cell_jobs[0].main_metric}", fontsize=9)
+        if not np.isnan(grid).all():
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write-then-rename: a reader (or a parallel job) never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def summarize(sweep_dir: Path) -> list[Job]:
+    """(Re)write the sweep summary from the job directories; returns the jobs it found.
+
+    Parallel jobs (joblib, SLURM) finish at the same time: the lock makes each read-and-write whole,
+    so the last job to finish writes a summary that includes every job."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise UserError(f"{sweep_dir} is not a directory: pass a multirun's sweep directory (e.g. outputs/multiruns/DATE/TIME)")
+    with open(sweep_dir / LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        jobs = read_jobs(sweep_dir)
+        if not jobs:
+            raise UserError(f"{sweep_dir} holds no Hydra jobs (*/.hydra/hydra.yaml): pass a multirun's sweep directory")
+        best = best_per_task(jobs)
+        _replace(sweep_dir / "summary.csv", csv_text(jobs))
+        _replace(sweep_dir / "summary.md", markdown_text(sweep_dir, jobs, best))
+        _replace(sweep_dir / "best.yaml", best_text(best))
+        tmp_png = sweep_dir / "heatmap.tmp.png"
+        plot_heatmap(jobs, tmp_png)
+        os.replace(tmp_png, sweep_dir / "heatmap.png")
+    return jobs
+
+
+class SweepSummary(Callback):
+    """Hydra callback: rewrite the sweep summary after every job of a multirun (failed jobs included)."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        summarize(sweep_dir)
+        log.info(f"sweep summary: {sweep_dir / 'summary.md'}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print("usage: python -m src.sweep SWEEP_DIR   (re)writes summary.csv, summary.md, best.yaml and heatmap.png there", file=sys.stderr)
+        return 2
+    try:
+        summarize(Path(argv[0]))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print((Path(argv[0]) / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
