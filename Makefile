@@ -35,6 +35,9 @@ test: install  ## the whole test suite, offline
 test-fast: install  ## skip the MiniLM training tests
 	$(OFFLINE_ENV) $(PY) -m pytest -m "not slow" $(ARGS)
 
+bench: install  ## speed ratios (see benchmarks/run.py); writes BENCHMARKS.md
+	$(OFFLINE_ENV) $(PY) -m benchmarks.run $(ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 

@@ -163,10 +163,18 @@ def _check(ok: bool, message: str) -> None:
 
 def validate(cfg: DictConfig) -> Config:
     """Turn the composed config into typed objects and check every value a user can get wrong."""
+    return check(to_typed(cfg))
+
+
+def to_typed(cfg: DictConfig) -> Config:
     try:
-        c: Config = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
     except Exception as e:  # a missing or ill-typed value
         raise UserError(f"invalid config: {str(e).splitlines()[0]}") from None
+
+
+def check(c: Config) -> Config:
+    """Every value a user can get wrong, with a one-line UserError naming the key and the fix."""
     t, o, s, tr, d = c.task, c.optimizer, c.scheduler, c.trainer, c.data
     _check(o.lr > 0, f"optimizer.lr must be > 0, got {o.lr}")
     _check(o.weight_decay >= 0, f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")

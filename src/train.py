@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.config import Config, UserError, register_schema, to_plain_dict, validate
+from src.config import Config, UserError, check, register_schema, to_plain_dict, to_typed
 from src.tracking import Tracker, start_tracker
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -147,6 +147,20 @@ def resumed_run(resume: str, output_dir: str | None) -> tuple[Path, DictConfig]:
     return run_dir, saved
 
 
+def wandb_group(cfg: Config) -> str | None:
+    """logger.group, else one group per multirun (its sweep directory)."""
+    hydra_cfg = HydraConfig.get()
+    return cfg.logger.group or (str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None)
+
+
+def tracker_for_failed_job(cfg: Config, raw_cfg: DictConfig, run_dir: Path, is_main_process: bool) -> Tracker:
+    """A W&B run for a job that failed before its own started (a bad value), so it can be marked failed."""
+    try:
+        return start_tracker(cfg, to_plain_dict(raw_cfg), run_dir, wandb_group(cfg), is_main_process)
+    except Exception:  # e.g. the run directory cannot be written: the summary and status.json still say why
+        return Tracker()
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(raw_cfg: DictConfig) -> float:
     """One run's life: validate, prepare the run directory, start tracking, run, and record how it ended
@@ -156,24 +170,26 @@ def main(raw_cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
     is_main_process = os.environ.get("RANK", "0") == "0"  # torchrun sets RANK; only rank 0 writes
-    tracker = Tracker()
+    tracker, typed = Tracker(), None
     try:
         if raw_cfg.trainer.resume:
             run_dir, raw_cfg = resumed_run(str(raw_cfg.trainer.resume), raw_cfg.get("output_dir"))
-        cfg = validate(raw_cfg)
+        typed = to_typed(raw_cfg)
+        cfg = check(typed)
         plain_config = to_plain_dict(raw_cfg)
         if is_main_process:
             prepare_run_dir(run_dir)
             if not cfg.trainer.resume:  # a resumed run keeps the config it started with
                 write_config(run_dir, plain_config)
             write_status(run_dir, "running")
-        group = cfg.logger.group or (str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None)
-        tracker = start_tracker(cfg, plain_config, run_dir, group, is_main_process)
+        tracker = start_tracker(cfg, plain_config, run_dir, wandb_group(cfg), is_main_process)
         result = run(cfg, run_dir, tracker)
     except BaseException as e:  # KeyboardInterrupt included: the run directory and W&B say how it ended
         error = str(e).splitlines()[0] if isinstance(e, UserError) else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
         if is_main_process and not isinstance(e, SystemExit) and not (run_dir / "metrics.json").exists():
             write_status(run_dir, "failed", error=error)  # never over a finished run's files
+        if hydra_cfg.mode == RunMode.MULTIRUN and typed is not None and type(tracker) is Tracker:
+            tracker = tracker_for_failed_job(typed, raw_cfg, run_dir, is_main_process)  # the sweep's W&B group shows every job
         tracker.fail(error)
         if isinstance(e, UserError):
             print(f"error: {e}", file=sys.stderr)

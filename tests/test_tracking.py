@@ -58,8 +58,9 @@ def test_unreachable_online_wandb_continues_offline_with_one_warning(make_cfg, m
 
 
 def test_each_multirun_job_has_its_own_run_and_a_failed_job_is_marked_failed(tmp_path, cache_dir):
-    """Job 0 diverges (lr=inf: non-finite loss after W&B started), job 1 trains: the sweep goes on, both
-    W&B runs share the sweep's group, and nothing of one job shows up in the other's run."""
+    """Job 0 diverges (lr=inf: non-finite loss after W&B started), job 1 trains, job 2 has an impossible
+    value (stopped before training): the sweep goes on, every job has a W&B run in the sweep's group,
+    the failed ones are marked failed, and nothing of one job shows up in another's run."""
     sweep_dir = tmp_path / "sweep"
     out = run_train(
         "-m",
@@ -67,7 +68,7 @@ def test_each_multirun_job_has_its_own_run_and_a_failed_job_is_marked_failed(tmp
         "model=tiny",
         "logger=wandb",
         "logger.log_model=true",
-        "optimizer.lr=inf,1e-3",
+        "optimizer.lr=inf,1e-3,-1",
         "trainer.max_steps=4",
         "trainer.eval_every_steps=2",
         "trainer.log_every_steps=2",
@@ -84,6 +85,9 @@ def test_each_multirun_job_has_its_own_run_and_a_failed_job_is_marked_failed(tmp
     assert failed.exit_code == 1 and "non-finite loss" in failed.summary["error"]
     assert json.loads((failed_dir / "status.json").read_text())["status"] == "failed"
     assert not any(key.startswith("eval/") for row in failed.history for key in row)
+    (invalid,) = offline_runs(sweep_dir / "2_rte_tiny")
+    assert invalid.exit_code == 1 and invalid.summary["error"] == "optimizer.lr must be > 0, got -1.0"
+    assert invalid.group == str(sweep_dir) and not invalid.history
 
     metrics = read_metrics(ok_dir)
     assert ok.exit_code == 0
