@@ -7,6 +7,7 @@ whatever order the batches ran in.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from src.config import Config, TaskConfig, UserError
+from src.config import Config, TaskConfig, TestSplit, UserError
 from src.hub import require_hub
 
 HUB_DATASET = "nyu-mll/glue"
@@ -54,7 +55,8 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
     text_columns = fmt.text_columns if labelled or fmt.test_text_columns is None else fmt.test_text_columns
     with open(path, encoding="utf-8-sig", newline="") as f:
         rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = fmt.columns if not fmt.header else next(rows, None)
+        has_header = fmt.header or not labelled  # every GLUE test file has a header line, CoLA's too
+        header = next(rows, None) if has_header else fmt.columns
         if header is None:
             raise UserError(f"{path} is empty: it holds no header and no examples")
         needed = text_columns + ([fmt.label_column] if labelled else [fmt.test_index_column])
@@ -64,7 +66,7 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
         positions = [header.index(c) for c in needed]
         out: dict[str, list] = {name: [] for name in task.text_fields}
         out["label" if labelled else "test_index"] = []
-        first_line = 2 if fmt.header else 1
+        first_line = 2 if has_header else 1
         for line_no, row in enumerate(rows, start=first_line):
             if not row:  # a blank line (e.g. a trailing newline written twice)
                 continue
@@ -80,22 +82,49 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
     return out
 
 
-def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_test: bool = False) -> dict[str, datasets.Dataset]:
-    """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx."""
-    names = {"train": (task.train_file, "train")}
+def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_train: bool = True) -> dict[str, datasets.Dataset]:
+    """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx.
+    with_train=False reads the dev splits alone (evaluation needs no train file)."""
+    names = {"train": (task.train_file, "train")} if with_train else {}
     names.update({"dev" + s.metric_suffix: (s.file, s.hub_split) for s in task.dev_splits})
     if glue_dir is not None:
         folder = Path(glue_dir) / task.glue_dir_name
         if not folder.is_dir():
             raise UserError(f"{folder} not found: data.glue_dir={glue_dir} has no {task.glue_dir_name}/ folder for task {task.name}")
-        splits = {}
-        for split, (file, _) in names.items():
-            splits[split] = datasets.Dataset.from_dict(read_glue_tsv(folder / file, task))
-            # in-memory datasets get a random fingerprint; the file's bytes make the tokenize cache key
-            splits[split]._fingerprint = hashlib.sha256((folder / file).read_bytes()).hexdigest()[:16]
+        splits = {split: _read_local(folder / file, task) for split, (file, _) in names.items()}
     else:
         splits = _load_hub_splits(task, {split: hub for split, (_, hub) in names.items()})
-    return {split: ds.add_column("idx", list(range(len(ds)))) if "idx" not in ds.column_names else ds for split, ds in splits.items()}
+    for split, ds in splits.items():
+        if len(ds) == 0:
+            raise UserError(f"the {split} split of {task.name} is empty")
+    return {split: _with_idx(ds) for split, ds in splits.items()}
+
+
+def load_test_split(task: TaskConfig, split: TestSplit, glue_dir: str | None) -> datasets.Dataset:
+    """One unlabelled test split: task.text_fields + test_index (the id GLUE's server expects) + idx."""
+    if glue_dir is not None:
+        return _with_idx(_read_local(test_file(task, split, glue_dir), task, labelled=False))
+    hub_task = dataclasses.replace(task, hub_name=split.hub_name or task.hub_name)
+    ds = _load_hub_splits(hub_task, {"test": split.hub_split})["test"].remove_columns("label")  # the Hub's test labels are all -1
+    return ds.add_column("test_index", [str(i) for i in ds["idx"]])
+
+
+def test_file(task: TaskConfig, split: TestSplit, glue_dir: str) -> Path:
+    path = Path(glue_dir) / task.glue_dir_name / split.file
+    if not path.is_file():
+        raise UserError(f"test file {path} not found: GLUE test predictions (predict=true) need the unlabelled test files of a GLUE download")
+    return path
+
+
+def _read_local(path: Path, task: TaskConfig, labelled: bool = True) -> datasets.Dataset:
+    ds = datasets.Dataset.from_dict(read_glue_tsv(path, task, labelled))
+    # in-memory datasets get a random fingerprint; the file's bytes make the tokenize cache key
+    ds._fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return ds
+
+
+def _with_idx(ds: datasets.Dataset) -> datasets.Dataset:
+    return ds if "idx" in ds.column_names else ds.add_column("idx", list(range(len(ds))))
 
 
 def _load_hub_splits(task: TaskConfig, hub_splits: dict[str, str]) -> dict[str, datasets.Dataset]:
@@ -177,31 +206,45 @@ class GlueData:
 
 
 def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
-    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["label", "idx"]
-    return ds.select_columns(keep).rename_column("label", "labels")
+    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["idx"]
+    if "label" not in ds.column_names:  # a test split
+        return ds.select_columns(keep)
+    return ds.select_columns(keep + ["label"]).rename_column("label", "labels")
+
+
+def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
 
 
 def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
     task, data = cfg.task, cfg.data
     raw = load_raw_splits(task, data.glue_dir)
-    for split, ds in raw.items():
-        if len(ds) == 0:
-            raise UserError(f"the {split} split of {task.name} is empty")
-    tokenized = {split: tokenize(ds, task, tokenizer, cfg.model.max_length, data.cache_dir, split) for split, ds in raw.items()}
-    train = tokenized["train"]
+    train = tokenize(raw["train"], task, tokenizer, cfg.model.max_length, data.cache_dir, "train")
     if data.max_train_samples is not None:
         train = train.select(range(min(data.max_train_samples, len(train))))
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
     sampler = EpochSampler(train["length"], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
     workers = cfg.hardware.dataloader_workers
-    train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=collator, num_workers=workers)
-    dev_loaders, dev_raw = {}, {}
-    for split in (s for s in tokenized if s != "train"):
-        dev = tokenized[split]
-        if data.max_eval_samples is not None:
-            dev = dev.select(range(min(data.max_eval_samples, len(dev))))
-        longest_first = sorted(range(len(dev)), key=lambda i, lengths=dev["length"]: -lengths[i])  # less padding
-        suffix = split[len("dev"):]
-        dev_loaders[suffix] = DataLoader(_loader_columns(dev), batch_size=cfg.trainer.eval_batch_size, sampler=longest_first, collate_fn=collator, num_workers=workers)
-        dev_raw[suffix] = raw[split].select(range(len(dev)))
+    train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=_collator(cfg, tokenizer), num_workers=workers)
+    dev_loaders, dev_raw = build_dev_data(cfg, tokenizer, {split: ds for split, ds in raw.items() if split != "train"})
     return GlueData(train=train_loader, dev=dev_loaders, dev_raw=dev_raw, train_size=len(train))
+
+
+def build_dev_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, raw_dev: dict[str, datasets.Dataset]) -> tuple[dict[str, DataLoader], dict[str, datasets.Dataset]]:
+    """Loaders and untokenized examples of the dev splits, keyed by metric suffix."""
+    loaders, examples = {}, {}
+    for split, ds in raw_dev.items():
+        dev = tokenize(ds, cfg.task, tokenizer, cfg.model.max_length, cfg.data.cache_dir, split)
+        if cfg.data.max_eval_samples is not None:
+            dev = dev.select(range(min(cfg.data.max_eval_samples, len(dev))))
+        suffix = split[len("dev"):]
+        loaders[suffix] = eval_loader(cfg, tokenizer, dev)
+        examples[suffix] = ds.select(range(len(dev)))
+    return loaders, examples
+
+
+def eval_loader(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenized: datasets.Dataset) -> DataLoader:
+    """Longest examples first (less padding); predict_logits puts the rows back in order by idx."""
+    longest_first = sorted(range(len(tokenized)), key=lambda i, lengths=tokenized["length"]: -lengths[i])
+    return DataLoader(
+        _loader_columns(tokenized), batch_size=cfg.trainer.eval_batch_size, sampler=longest_first, collate_fn=_collator(cfg, tokenizer), num_workers=cfg.hardware.dataloader_workers
+    )
