@@ -33,6 +33,12 @@ class Tracker:
     def log_model(self, checkpoint_dir: Path, name: str) -> None:
         pass
 
+    def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        pass
+
+    def log_image(self, key: str, path: Path) -> None:
+        pass
+
     def finish(self, exit_code: int = 0) -> None:
         pass
 
@@ -74,7 +80,7 @@ class WandbTracker(Tracker):
             name=run_name(cfg),
             group=group,
             job_type=lg.job_type,
-            tags=[cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags],
+            tags=[tag[:64] for tag in (cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags)],  # W&B rejects longer tags (a model given by its path)
             config=plain_config,
             dir=str(run_dir),
             mode=wandb_mode(lg.mode),
@@ -91,6 +97,12 @@ class WandbTracker(Tracker):
 
     def log_predictions(self, rows: list[list], columns: list[str]) -> None:
         self.run.log({"eval/predictions": self.wandb.Table(columns=columns, data=rows)})
+
+    def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        self.run.log({key: self.wandb.Table(columns=columns, data=rows)})
+
+    def log_image(self, key: str, path: Path) -> None:
+        self.run.log({key: self.wandb.Image(str(path))})
 
     def log_model(self, checkpoint_dir: Path, name: str) -> None:
         artifact = self.wandb.Artifact(name, type="model")

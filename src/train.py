@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,6 +23,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from src.config import Config, UserError, register_schema, to_plain_dict, validate
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "experiment")
@@ -42,26 +46,20 @@ def check_group_choices(overrides: list[str]) -> None:
 
 def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> float:
     """Train, evaluate and write the run directory; returns the best dev main metric (for sweepers)."""
-    import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from src.analysis import log_error_analysis, prediction_rows, write_error_analysis
     from src.data import build_data
     from src.loop import train
-    from src.model import check_max_length, load_model, load_tokenizer
-    from src.outputs import class_reports, prepare_run_dir, write_class_reports, write_config, write_json, write_predictions, write_status
+    from src.model import check_max_length, load_model, load_tokenizer, load_trained
+    from src.outputs import class_reports, prepare_run_dir, write_config, write_dev_outputs, write_json, write_status
+    from src.submission import check_test_files, submission_dir, write_submission
     from src.tracking import start_tracker
 
     started = time.perf_counter()
-    if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
-        raise UserError("hardware asks for a GPU but torch sees no CUDA device: use hardware=cpu, or install a CUDA build of torch (see README)")
-    if cfg.hardware.num_threads:
-        torch.set_num_threads(cfg.hardware.num_threads)
-    accelerator = Accelerator(
-        cpu=cfg.hardware.accelerator == "cpu",
-        mixed_precision=cfg.hardware.mixed_precision,
-        gradient_accumulation_steps=cfg.trainer.grad_accum_steps,
-    )
+    accelerator = make_accelerator(cfg)
+    if cfg.predict:
+        check_test_files(cfg)
     if accelerator.is_main_process:
         prepare_run_dir(run_dir)
         write_config(run_dir, plain_config)
@@ -80,6 +78,10 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     tracker = start_tracker(cfg, plain_config, run_dir, group, accelerator.is_main_process)
     try:
         result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log)
+        if cfg.predict:
+            accelerator.wait_for_everyone()  # the main process has written checkpoint-best
+            best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"))
+            write_submission(cfg, accelerator, accelerator.prepare(best_model), best_tokenizer, submission_dir(cfg, run_dir))
     except BaseException:
         tracker.finish(exit_code=1)
         raise
@@ -107,35 +109,43 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         "trainable_parameters": trainable_parameters,
         "classification_report": class_reports(cfg, best_eval.labels, best_eval.predictions),
         "history": result.history,
+        "overrides": list(HydraConfig.get().overrides.task),
     }
     if accelerator.is_main_process:
-        for sfx, preds in best_eval.predictions.items():
-            write_predictions(run_dir / f"predictions_dev{sfx}.tsv", preds, best_eval.labels[sfx], cfg.task.is_regression)
-        report = write_class_reports(run_dir, cfg, best_eval.labels, best_eval.predictions)
+        report = write_dev_outputs(run_dir, cfg, best_eval)
+        analyses = write_error_analysis(run_dir, cfg, best_eval, data.dev_raw)
         write_json(run_dir / "metrics.json", metrics)
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")
         tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "train_samples_per_second": result.train_samples_per_second})
-        tracker.log_predictions(_prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
+        tracker.log_predictions(prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
+        log_error_analysis(tracker, analyses)
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
     tracker.finish()
     return result.best[main_metric]
 
 
-def _prediction_rows(cfg: Config, dev_raw, best_eval) -> list[list]:
-    names = cfg.task.label_names
-    texts = [" [SEP] ".join(parts) for parts in zip(*(dev_raw[f] for f in cfg.task.text_fields))]
-    rows = []
-    for text, label, pred in zip(texts, best_eval.labels[""], best_eval.predictions[""]):
-        rows.append([text, float(label), float(pred)] if cfg.task.is_regression else [text, names[int(label)], names[int(pred)]])
-    return rows
+def make_accelerator(cfg: Config) -> Accelerator:
+    """The accelerate.Accelerator for cfg.hardware (shared by training and src.evaluate)."""
+    import torch
+    from accelerate import Accelerator
+
+    if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
+        raise UserError("hardware asks for a GPU but torch sees no CUDA device: use hardware=cpu, or install a CUDA build of torch (see README)")
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    return Accelerator(
+        cpu=cfg.hardware.accelerator == "cpu",
+        mixed_precision=cfg.hardware.mixed_precision,
+        gradient_accumulation_steps=cfg.trainer.grad_accum_steps,
+    )
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(raw_cfg: DictConfig) -> float:
-    from src.outputs import write_status
+    from src.outputs import record_failure, write_status
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
@@ -145,9 +155,8 @@ def main(raw_cfg: DictConfig) -> float:
         group = cfg.logger.group or (str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None)
         result = run(cfg, to_plain_dict(raw_cfg), run_dir, group)
     except BaseException as e:  # KeyboardInterrupt included: the run directory says how it ended
-        error = str(e).splitlines()[0] if isinstance(e, UserError) else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
-        if is_main_process and not isinstance(e, SystemExit) and not (run_dir / "metrics.json").exists():
-            write_status(run_dir, "failed", error=error)  # never over a finished run's files
+        if is_main_process:
+            record_failure(run_dir, e)
         if isinstance(e, UserError):
             print(f"error: {e}", file=sys.stderr)
             if hydra_cfg.mode == RunMode.RUN:
