@@ -10,6 +10,8 @@ STAMP       := $(VENV)/.installed
 GLUE_DIR    ?= $(abspath $(wildcard ../shared/data/glue))
 OFFLINE_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 WANDB_MODE=offline
 ARGS        ?=
+# the folders `make report` reads runs from (recursively)
+RUNS        ?= outputs
 
 export GLUE_DIR
 
@@ -37,6 +39,9 @@ test-fast: install  ## skip the MiniLM training tests
 
 bench: install  ## speed ratios (see benchmarks/run.py); writes BENCHMARKS.md
 	$(OFFLINE_ENV) $(PY) -m benchmarks.run $(ARGS)
+
+report: install  ## leaderboard (mean ± std over seeds), per-run table and plots of every run under RUNS, into outputs/report
+	$(PY) -m src.report $(RUNS) $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -26,6 +26,14 @@ class DevSplit:
 
 
 @dataclass
+class TestSplit:
+    file: str = MISSING  # unlabelled test file, relative to the task's folder in a GLUE download
+    submission_file: str = MISSING  # the file name the GLUE leaderboard expects (CoLA.tsv, MNLI-m.tsv, AX.tsv)
+    hub_split: str = "test"  # split name in the Hub dataset
+    hub_name: str | None = None  # Hub config, if not the task's (AX: ax)
+
+
+@dataclass
 class TsvFormat:
     header: bool = True  # False: the file has no header line (CoLA)
     columns: list[str] = field(default_factory=list)  # column names of a headerless file
@@ -49,6 +57,7 @@ class TaskConfig:
     train_file: str = "train.tsv"
     dev_splits: list[DevSplit] = MISSING
     tsv: TsvFormat = field(default_factory=TsvFormat)
+    test_splits: list[TestSplit] = field(default_factory=list)  # what predict=true writes for the GLUE leaderboard
 
     @property
     def num_labels(self) -> int:
@@ -139,6 +148,11 @@ class DataConfig:
 
 
 @dataclass
+class AnalysisConfig:
+    num_errors: int = 20  # dev examples listed in errors_dev.tsv
+
+
+@dataclass
 class Config:
     task: TaskConfig = MISSING
     model: ModelConfig = MISSING
@@ -148,8 +162,11 @@ class Config:
     logger: LoggerConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     seed: int = 42
     output_dir: str | None = None  # None = Hydra's run directory
+    predict: bool = False  # also write GLUE test-set predictions (submission files)
+    submission_dir: str | None = None  # None = <run dir>/glue_submission
 
 
 def register_schema() -> None:
@@ -208,6 +225,9 @@ def check(c: Config) -> Config:
     valid_main = [m + sfx for sfx in suffixes for m in t.metrics]
     _check(t.main_metric in valid_main, f"task.main_metric {t.main_metric!r} is not one of {valid_main}")
     _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
+    _check(c.analysis.num_errors >= 0, f"analysis.num_errors must be >= 0, got {c.analysis.num_errors}")
+    _check(not c.predict or bool(t.test_splits), f"predict=true: task {t.name} lists no test_splits")
+    _check(not c.predict or tr.save_best, "predict=true predicts with the best checkpoint: it needs trainer.save_best=true")
     _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
     _check(c.logger.init_timeout_s > 0, f"logger.init_timeout_s must be > 0, got {c.logger.init_timeout_s}")
     return c

@@ -7,6 +7,7 @@ whatever order the batches ran in.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from src.config import Config, TaskConfig, UserError
+from src.config import Config, TaskConfig, TestSplit, UserError
 from src.hub import require_hub
 
 HUB_DATASET = "nyu-mll/glue"
@@ -55,7 +56,8 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
     text_columns = fmt.text_columns if labelled or fmt.test_text_columns is None else fmt.test_text_columns
     with open(path, encoding="utf-8-sig", newline="") as f:
         rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = fmt.columns if not fmt.header else next(rows, None)
+        has_header = fmt.header or not labelled  # every GLUE test file has a header line, CoLA's too
+        header = next(rows, None) if has_header else fmt.columns
         if header is None:
             raise UserError(f"{path} is empty: it holds no header and no examples")
         needed = text_columns + ([fmt.label_column] if labelled else [fmt.test_index_column])
@@ -65,7 +67,7 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
         positions = [header.index(c) for c in needed]
         out: dict[str, list] = {name: [] for name in task.text_fields}
         out["label" if labelled else "test_index"] = []
-        first_line = 2 if fmt.header else 1
+        first_line = 2 if has_header else 1
         for line_no, row in enumerate(rows, start=first_line):
             if not row:  # a blank line (e.g. a trailing newline written twice)
                 continue
@@ -81,10 +83,10 @@ def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[s
     return out
 
 
-def raw_split_sources(task: TaskConfig, glue_dir: str | None) -> dict[str, tuple[str, Callable[[], datasets.Dataset]]]:
+def raw_split_sources(task: TaskConfig, glue_dir: str | None, with_train: bool = True) -> dict[str, tuple[str, Callable[[], datasets.Dataset]]]:
     """{"train" | "dev" | "dev_mm": (content key, loader)}. A local file is keyed by its bytes, so a
-    cache hit (the second job of a sweep) needs no parsing at all."""
-    names = {"train": (task.train_file, "train")}
+    cache hit (the second job of a sweep) needs no parsing at all. with_train=False: the dev splits alone."""
+    names = {"train": (task.train_file, "train")} if with_train else {}
     names.update({"dev" + s.metric_suffix: (s.file, s.hub_split) for s in task.dev_splits})
     if glue_dir is None:
         hub = _load_hub_splits(task, {split: hub for split, (_, hub) in names.items()})
@@ -95,13 +97,34 @@ def raw_split_sources(task: TaskConfig, glue_dir: str | None) -> dict[str, tuple
     sources = {}
     for split, (file, _) in names.items():
         path = _require_file(folder / file, task)
-        sources[split] = (hashlib.sha256(path.read_bytes()).hexdigest(), lambda path=path: _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task))))
+        sources[split] = (_file_digest(path), lambda path=path: _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task))))
     return sources
 
 
-def load_raw_splits(task: TaskConfig, glue_dir: str | None) -> dict[str, datasets.Dataset]:
+def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_train: bool = True) -> dict[str, datasets.Dataset]:
     """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx."""
-    return {split: load() for split, (_, load) in raw_split_sources(task, glue_dir).items()}
+    return {split: load() for split, (_, load) in raw_split_sources(task, glue_dir, with_train).items()}
+
+
+def load_test_split(task: TaskConfig, split: TestSplit, glue_dir: str | None) -> tuple[str, datasets.Dataset]:
+    """One unlabelled test split and its content key: task.text_fields + test_index (the id GLUE's server expects) + idx."""
+    if glue_dir is not None:
+        path = test_file(task, split, glue_dir)
+        return _file_digest(path), _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task, labelled=False)))
+    hub_task = dataclasses.replace(task, hub_name=split.hub_name or task.hub_name)
+    ds = _load_hub_splits(hub_task, {"test": split.hub_split})["test"].remove_columns("label")  # the Hub's test labels are all -1
+    return ds._fingerprint, ds.add_column("test_index", [str(i) for i in ds["idx"]])
+
+
+def test_file(task: TaskConfig, split: TestSplit, glue_dir: str) -> Path:
+    path = Path(glue_dir) / task.glue_dir_name / split.file
+    if not path.is_file():
+        raise UserError(f"test file {path} not found: GLUE test predictions (predict=true) need the unlabelled test files of a GLUE download")
+    return path
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _with_idx(ds: datasets.Dataset) -> datasets.Dataset:
@@ -205,15 +228,31 @@ class GlueData:
 
 
 def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
-    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["label", "idx"]
-    return ds.select_columns(keep).rename_column("label", "labels")
+    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["idx"]
+    if "label" not in ds.column_names:  # a test split
+        return ds.select_columns(keep)
+    return ds.select_columns(keep + ["label"]).rename_column("label", "labels")
 
 
-def _eval_loader(ds: datasets.Dataset, batch_size: int, collator, workers: int) -> DataLoader:
-    lengths = ds["length"][:]  # a plain list: indexing a datasets Column row by row is slow
-    longest_first = sorted(range(len(ds)), key=lambda i: -lengths[i])  # less padding
-    # its own generator: iterating must not draw from the global RNG, or resumed runs would diverge
-    return DataLoader(_loader_columns(ds), batch_size=batch_size, sampler=longest_first, collate_fn=collator, num_workers=workers, generator=torch.Generator())
+def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+    if cfg.data.pad_to_max_length:  # fixed shapes, as run_glue.py's default
+        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=cfg.model.max_length)
+    # per-batch padding; multiples of 8 suit tensor cores
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
+
+
+def eval_loader(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenized: datasets.Dataset) -> DataLoader:
+    """Longest examples first (less padding); evaluation puts the rows back in order by idx."""
+    lengths = tokenized["length"][:]  # a plain list: indexing a datasets Column row by row is slow
+    longest_first = sorted(range(len(tokenized)), key=lambda i: -lengths[i])
+    return DataLoader(
+        _loader_columns(tokenized),
+        batch_size=cfg.trainer.eval_batch_size,
+        sampler=longest_first,
+        collate_fn=_collator(cfg, tokenizer),
+        num_workers=cfg.hardware.dataloader_workers,
+        generator=torch.Generator(),  # its own: iterating must not draw from the global RNG, or resumed runs would diverge
+    )
 
 
 def split_holdout(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
@@ -229,27 +268,29 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
     task, data = cfg.task, cfg.data
     tokenizer_key = tokenizer_fingerprint(tokenizer)
     sources = raw_split_sources(task, data.glue_dir)
-    tokenized = {split: tokenize(key, load, task, tokenizer, tokenizer_key, cfg.model.max_length, data.cache_dir, split) for split, (key, load) in sources.items()}
-    train = tokenized["train"]
+    train_key, load_train = sources.pop("train")
+    train = tokenize(train_key, load_train, task, tokenizer, tokenizer_key, cfg.model.max_length, data.cache_dir, "train")
     if data.max_train_samples is not None:
         train = train.select(range(min(data.max_train_samples, len(train))))
-    if data.pad_to_max_length:  # fixed shapes, as run_glue.py's default
-        collator = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=cfg.model.max_length)
-    else:  # per-batch padding; multiples of 8 suit tensor cores
-        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
-    workers, eval_bs = cfg.hardware.dataloader_workers, cfg.trainer.eval_batch_size
-    dev_loaders, dev_raw = {}, {}
-    for split in (s for s in tokenized if s != "train"):
-        dev = tokenized[split]
-        if data.max_eval_samples is not None:
-            dev = dev.select(range(min(data.max_eval_samples, len(dev))))
-        suffix = split[len("dev") :]
-        dev_loaders[suffix] = _eval_loader(dev, eval_bs, collator, workers)
-        dev_raw[suffix] = dev
+    dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, sources, tokenizer_key)
     selection = dev_loaders
     if data.selection_split == "train_holdout":
         train, holdout = split_holdout(train, data.holdout_fraction, cfg.seed)
-        selection = {"": _eval_loader(holdout, eval_bs, collator, workers)}
+        selection = {"": eval_loader(cfg, tokenizer, holdout)}
     sampler = EpochSampler(train["length"][:], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
-    train_loader = DataLoader(_loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=collator, num_workers=workers, generator=torch.Generator())
-    return GlueData(train=train_loader, dev=dev_loaders, selection=selection, dev_raw=dev_raw, train_size=len(train))
+    train_loader = DataLoader(
+        _loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=_collator(cfg, tokenizer), num_workers=cfg.hardware.dataloader_workers, generator=torch.Generator()
+    )
+    return GlueData(train=train_loader, dev=dev_loaders, selection=selection, dev_raw=dev_examples, train_size=len(train))
+
+
+def build_dev_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, sources: dict, tokenizer_key: str) -> tuple[dict[str, DataLoader], dict[str, datasets.Dataset]]:
+    """Loaders and examples (text, label, idx) of the dev splits in `sources` (raw_split_sources), keyed by metric suffix."""
+    loaders, examples = {}, {}
+    for split, (key, load) in sources.items():
+        dev = tokenize(key, load, cfg.task, tokenizer, tokenizer_key, cfg.model.max_length, cfg.data.cache_dir, split)
+        if cfg.data.max_eval_samples is not None:
+            dev = dev.select(range(min(cfg.data.max_eval_samples, len(dev))))
+        suffix = split[len("dev") :]
+        loaders[suffix], examples[suffix] = eval_loader(cfg, tokenizer, dev), dev
+    return loaders, examples

@@ -106,23 +106,25 @@ def count_steps(cfg: Config, batches_per_epoch: int) -> int:
 
 
 @torch.inference_mode()
+def predict_logits(accelerator: Accelerator, model: torch.nn.Module, loader) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits, and the gold labels when the split has them (test splits have none), in row order."""
+    parts: dict[str, list[torch.Tensor]] = {"idx": [], "logits": [], "labels": []}
+    for batch in loader:
+        tensors = {"idx": batch.pop("idx")} | ({"labels": batch.pop("labels")} if "labels" in batch else {})
+        tensors["logits"] = model(**batch).logits.float()
+        for key, tensor in accelerator.gather_for_metrics(tensors).items():
+            parts[key].append(tensor.cpu())
+    order = torch.cat(parts["idx"]).argsort()  # batches ran longest first: back to row order
+    labels = torch.cat(parts["labels"])[order].numpy() if parts["labels"] else None
+    return torch.cat(parts["logits"])[order].numpy(), labels
+
+
 def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, loaders: dict) -> EvalResult:
     """Predict every split in `loaders` (metric suffix -> loader); metrics as GLUE defines them."""
     model.eval()
     metrics, predictions, labels_out, logits_out = {}, {}, {}, {}
     for suffix, loader in loaders.items():
-        idx_parts, logit_parts, label_parts = [], [], []
-        for batch in loader:
-            idx = batch.pop("idx")
-            labels = batch.pop("labels")
-            logits = model(**batch).logits
-            idx, logits, labels = accelerator.gather_for_metrics((idx, logits, labels))
-            idx_parts.append(idx.cpu())
-            logit_parts.append(logits.float().cpu())
-            label_parts.append(labels.cpu())
-        order = torch.cat(idx_parts).argsort()  # batches ran longest first: back to row order
-        logits = torch.cat(logit_parts)[order].numpy()
-        labels = torch.cat(label_parts)[order].numpy()
+        logits, labels = predict_logits(accelerator, model, loader)
         preds = logits[:, 0] if cfg.task.is_regression else logits.argmax(-1)
         metrics.update(compute_metrics(cfg.task.metrics, labels, preds, suffix))
         predictions[suffix], labels_out[suffix], logits_out[suffix] = preds, labels, logits

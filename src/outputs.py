@@ -7,12 +7,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
 
 from src.config import Config, UserError
 from src.metrics import per_class_report, per_class_report_text
+
+if TYPE_CHECKING:
+    from src.loop import EvalResult
 
 
 def prepare_run_dir(run_dir: Path) -> None:
@@ -34,6 +38,14 @@ def write_status(run_dir: Path, status: str, error: str | None = None) -> None:
         write_json(run_dir / "status.json", {"status": status, "error": error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     except OSError:  # an unwritable or missing run directory has already been reported
         pass
+
+
+def record_failure(run_dir: Path, error: BaseException) -> str:
+    """status.json "failed" with the error's first line, which it returns; never over a finished run's files."""
+    line = str(error).splitlines()[0] if isinstance(error, UserError) else f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+    if not isinstance(error, SystemExit) and not (run_dir / "metrics.json").exists():
+        write_status(run_dir, "failed", error=line)
+    return line
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -59,6 +71,13 @@ def write_predictions(path: Path, predictions: np.ndarray, labels: np.ndarray, i
     for i, (label, pred) in enumerate(zip(labels, predictions)):
         lines.append(f"{i}\t{label:.3f}\t{pred:.6f}" if is_regression else f"{i}\t{int(label)}\t{int(pred)}")
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_dev_outputs(run_dir: Path, cfg: Config, result: EvalResult) -> str:
+    """predictions_dev*.tsv and classification_report_dev*.txt of one evaluation; returns the report text."""
+    for sfx, preds in result.predictions.items():
+        write_predictions(run_dir / f"predictions_dev{sfx}.tsv", preds, result.labels[sfx], cfg.task.is_regression)
+    return write_class_reports(run_dir, cfg, result.labels, result.predictions)
 
 
 def class_reports(cfg: Config, labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -> dict[str, dict]:

@@ -35,6 +35,12 @@ class Tracker:
     def log_model(self, checkpoint_dir: Path, name: str) -> None:
         pass
 
+    def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        pass
+
+    def log_image(self, key: str, path: Path) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 
@@ -80,7 +86,7 @@ class WandbTracker(Tracker):
             name=run_name(cfg),
             group=group,
             job_type=lg.job_type,
-            tags=[cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags],
+            tags=[tag[:64] for tag in (cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags)],  # W&B rejects longer tags (a model given by its path)
             config=plain_config,
             dir=str(run_dir),
             reinit="create_new",  # each job of a multirun gets its own run
@@ -106,6 +112,12 @@ class WandbTracker(Tracker):
 
     def log_predictions(self, rows: list[list], columns: list[str]) -> None:
         self.run.log({"eval/predictions": self.wandb.Table(columns=columns, data=rows)})
+
+    def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        self.run.log({key: self.wandb.Table(columns=columns, data=rows)})
+
+    def log_image(self, key: str, path: Path) -> None:
+        self.run.log({key: self.wandb.Image(str(path))})
 
     def log_model(self, checkpoint_dir: Path, name: str) -> None:
         artifact = self.wandb.Artifact(name, type="model")

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -24,6 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import Config, UserError, check, register_schema, to_plain_dict, to_typed
 from src.tracking import Tracker, start_tracker
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "experiment")
@@ -46,27 +50,20 @@ def check_group_choices(overrides: list[str]) -> None:
 def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
     """Train, evaluate and write the run's results; returns the best dev main metric (for sweepers)."""
     import psutil
-    import torch
-    from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list, set_seed
 
+    from src.analysis import log_error_analysis, prediction_rows, write_error_analysis
     from src.data import build_data
     from src.loop import train
-    from src.model import check_max_length, load_model, load_tokenizer
-    from src.outputs import class_reports, write_class_reports, write_json, write_predictions
+    from src.model import check_max_length, load_model, load_tokenizer, load_trained
+    from src.outputs import class_reports, write_dev_outputs, write_json
+    from src.submission import check_test_files, submission_dir, write_submission
 
     started = time.perf_counter()
-    if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
-        raise UserError("hardware asks for a GPU but torch sees no CUDA device: use hardware=cpu, or install a CUDA build of torch (see README)")
-    if cfg.hardware.num_threads:
-        torch.set_num_threads(cfg.hardware.num_threads)
-    accelerator = Accelerator(
-        cpu=cfg.hardware.accelerator == "cpu" or (cfg.hardware.accelerator == "auto" and not torch.cuda.is_available()),
-        mixed_precision=cfg.hardware.mixed_precision,
-        gradient_accumulation_steps=cfg.trainer.grad_accum_steps,
-        dynamo_backend="inductor" if cfg.hardware.compile else None,
-    )
+    accelerator = make_accelerator(cfg)
     run_dir = Path(broadcast_object_list([str(run_dir)])[0])  # every rank writes where rank 0 does
+    if cfg.predict:
+        check_test_files(cfg)  # before training, not after it
 
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
@@ -79,6 +76,10 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
     log.info(f"{cfg.model.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
 
     result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log)
+    if cfg.predict:
+        accelerator.wait_for_everyone()  # the main process has written checkpoint-best
+        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"))
+        write_submission(cfg, accelerator, accelerator.prepare(best_model), best_tokenizer, submission_dir(cfg, run_dir))
 
     main_metric = cfg.task.main_metric
     best_eval = result.best_eval
@@ -105,30 +106,39 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
         "trainable_parameters": trainable_parameters,
         "classification_report": class_reports(cfg, best_eval.labels, best_eval.predictions),
         "history": result.history,
+        "overrides": list(HydraConfig.get().overrides.task),
     }
     if accelerator.is_main_process:
-        for sfx, preds in best_eval.predictions.items():
-            write_predictions(run_dir / f"predictions_dev{sfx}.tsv", preds, best_eval.labels[sfx], cfg.task.is_regression)
-        report = write_class_reports(run_dir, cfg, best_eval.labels, best_eval.predictions)
+        report = write_dev_outputs(run_dir, cfg, best_eval)
+        analyses = write_error_analysis(run_dir, cfg, best_eval, data.dev_raw)
         write_json(run_dir / "metrics.json", metrics)
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")
         tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "train_samples_per_second": result.train_samples_per_second})
-        tracker.log_predictions(_prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
+        tracker.log_predictions(prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
+        log_error_analysis(tracker, analyses)
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
     accelerator.end_training()  # shuts down the process group under DDP
     return result.best[main_metric]
 
 
-def _prediction_rows(cfg: Config, dev_raw, best_eval) -> list[list]:
-    names = cfg.task.label_names
-    texts = [" [SEP] ".join(parts) for parts in zip(*(dev_raw[f] for f in cfg.task.text_fields))]
-    rows = []
-    for text, label, pred in zip(texts, best_eval.labels[""], best_eval.predictions[""]):
-        rows.append([text, float(label), float(pred)] if cfg.task.is_regression else [text, names[int(label)], names[int(pred)]])
-    return rows
+def make_accelerator(cfg: Config) -> Accelerator:
+    """The accelerate.Accelerator for cfg.hardware (shared by training and src.evaluate)."""
+    import torch
+    from accelerate import Accelerator
+
+    if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
+        raise UserError("hardware asks for a GPU but torch sees no CUDA device: use hardware=cpu, or install a CUDA build of torch (see README)")
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    return Accelerator(
+        cpu=cfg.hardware.accelerator == "cpu" or (cfg.hardware.accelerator == "auto" and not torch.cuda.is_available()),
+        mixed_precision=cfg.hardware.mixed_precision,
+        gradient_accumulation_steps=cfg.trainer.grad_accum_steps,
+        dynamo_backend="inductor" if cfg.hardware.compile else None,
+    )
 
 
 def resumed_run(resume: str, output_dir: str | None) -> tuple[Path, DictConfig]:
@@ -165,7 +175,7 @@ def tracker_for_failed_job(cfg: Config, raw_cfg: DictConfig, run_dir: Path, is_m
 def main(raw_cfg: DictConfig) -> float:
     """One run's life: validate, prepare the run directory, start tracking, run, and record how it ended
     (status.json and the W&B run), so that a failed job of a multirun is marked failed and the next starts clean."""
-    from src.outputs import prepare_run_dir, write_config, write_status
+    from src.outputs import prepare_run_dir, record_failure, write_config, write_status
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
@@ -185,9 +195,7 @@ def main(raw_cfg: DictConfig) -> float:
         tracker = start_tracker(cfg, plain_config, run_dir, wandb_group(cfg), is_main_process)
         result = run(cfg, run_dir, tracker)
     except BaseException as e:  # KeyboardInterrupt included: the run directory and W&B say how it ended
-        error = str(e).splitlines()[0] if isinstance(e, UserError) else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
-        if is_main_process and not isinstance(e, SystemExit) and not (run_dir / "metrics.json").exists():
-            write_status(run_dir, "failed", error=error)  # never over a finished run's files
+        error = record_failure(run_dir, e) if is_main_process else ""  # other ranks track nothing
         if hydra_cfg.mode == RunMode.MULTIRUN and typed is not None and type(tracker) is Tracker:
             tracker = tracker_for_failed_job(typed, raw_cfg, run_dir, is_main_process)  # the sweep's W&B group shows every job
         tracker.fail(error)

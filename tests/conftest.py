@@ -66,3 +66,38 @@ def run_train(*overrides: str, cwd: Path = ROOT, env: dict | None = None, timeou
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def glue_with_test_files(tmp_path_factory, glue_dir) -> Path:
+    """The real GLUE files plus synthetic unlabelled test files in the official layout (tests/glue_test_files.py)."""
+    from glue_test_files import write_test_files
+
+    target = tmp_path_factory.mktemp("glue_with_test")
+    write_test_files(target, glue_dir)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_run_set(tmp_path_factory, cache_dir, glue_with_test_files) -> Path:
+    """One real multirun: the tiny model on CoLA and RTE, seeds 1, 2, 3, with predict=true."""
+    sweep = tmp_path_factory.mktemp("run_set") / "multirun"
+    out = run_train(
+        "-m",
+        "task=cola,rte",
+        "seed=1,2,3",
+        "model=tiny",
+        "model.max_length=64",
+        "logger=none",
+        "trainer.max_steps=6",
+        "trainer.batch_size=8",
+        "optimizer.lr=3e-3",
+        "data.max_eval_samples=100",
+        "trainer.progress_bar=false",
+        "predict=true",
+        f"data.glue_dir={glue_with_test_files}",
+        f"data.cache_dir={cache_dir}",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return sweep

@@ -116,7 +116,7 @@ def test_max_length_above_the_model_limit(tmp_path):
 
 
 @pytest.mark.slow
-def test_minilm_learns_rte_signal(tmp_path, cache_dir):
+def test_minilm_learns_sst2(tmp_path, cache_dir):
     """The packaged pretrained MiniLM fine-tunes for real: a short SST-2 run is far above chance."""
     run_dir = tmp_path / "run"
     out = run_train(

@@ -1,0 +1,216 @@
+"""Evaluate a fine-tuned model on a GLUE task's dev set without training; write what a training run writes.
+
+    python -m src.evaluate outputs/runs/2025-06-01/10-00-00_rte_minilm-l6          # a run (its checkpoint-best/)
+    python -m src.evaluate textattack/roberta-base-RTE task=rte                     # a Hub or local model with a head
+    python -m src.evaluate RUN_DIR predict=true submission_dir=outputs/glue_submission   # + the GLUE test file(s)
+
+CHECKPOINT is a run directory, its checkpoint-best/, or a Hub id or local directory of a model that
+already has a classification head. The overrides are conf/'s keys, as for src.train: task, data.*,
+trainer.eval_batch_size, hardware, logger, analysis.*, predict, submission_dir, output_dir. For a
+run's checkpoint, the task, model name, model.max_length and seed default to the run's.
+
+output_dir (default outputs/evals/DATE/TIME_TASK_MODEL) gets config.yaml, status.json, metrics.json,
+predictions_dev.tsv, the classification report and the error analysis, as a training run's directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+
+from src.config import Config, TaskConfig, UserError, register_schema, to_plain_dict, validate
+from src.outputs import record_failure, write_status
+from src.train import CONF_DIR, check_group_choices, make_accelerator
+
+log = logging.getLogger("basebench")
+EVAL_ROOT = Path("outputs/evals")
+
+
+def find_checkpoint(checkpoint: str) -> tuple[str, Path | None]:
+    """(what from_pretrained reads, the training run it came from or None)."""
+    path = Path(checkpoint)
+    if (path / "checkpoint-best").is_dir():
+        return str(path / "checkpoint-best"), path
+    is_run = path.is_dir() and (path.parent / "config.yaml").is_file() and (path.parent / "status.json").is_file()
+    return checkpoint, path.parent if is_run else None
+
+
+def compose_config(checkpoint: str, source_run: Path | None, overrides: list[str]) -> tuple[Config, dict]:
+    """conf/ composed with the user's overrides over defaults taken from the source run (if any)."""
+    if source_run is not None:
+        run_cfg = yaml.safe_load((source_run / "config.yaml").read_text())
+        defaults = [f"task={run_cfg['task']['name']}", f"seed={run_cfg['seed']}", *(f"model.{key}={_value(value)}" for key, value in run_cfg["model"].items())]
+    else:
+        defaults = [f"model.name={_value(checkpoint)}", f"model.name_or_path={_value(checkpoint)}", "model.source=hub"]
+    defaults.append("logger.job_type=evaluate")
+    overridden = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    if source_run is None and "task" not in overridden:
+        raise UserError(f"{checkpoint} is not the checkpoint of a basebench run: say which task to evaluate it on, e.g. task=rte")
+    register_schema()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            raw = compose(config_name="config", overrides=[d for d in defaults if d.split("=", 1)[0] not in overridden] + overrides)
+        except Exception as e:  # a key conf/ does not have, or a value of the wrong type
+            raise UserError(f"invalid override: {str(e).splitlines()[0]}") from None
+    return validate(raw), to_plain_dict(raw)
+
+
+def _value(value) -> str:
+    """A value in Hydra's override syntax (strings quoted: a path may hold = or ,)."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return json.dumps(value)  # null, true, numbers, lists
+
+
+def default_output_dir(cfg: Config) -> Path:
+    model = re.sub(r"[^\w.-]+", "_", cfg.model.name).strip("_")
+    return EVAL_ROOT / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{cfg.task.name}_{model}"
+
+
+class ReorderedLabels(torch.nn.Module):
+    """Puts a head's logits in the task's label order."""
+
+    def __init__(self, model: torch.nn.Module, order: list[int]):
+        super().__init__()
+        self.model = model
+        self.register_buffer("order", torch.tensor(order), persistent=False)
+
+    def forward(self, **inputs):
+        output = self.model(**inputs)
+        output.logits = output.logits[:, self.order]
+        return output
+
+
+def align_head(model: torch.nn.Module, task: TaskConfig) -> torch.nn.Module:
+    """Check that the head fits the task. A head that names the task's labels in another order
+    (roberta-large-mnli: CONTRADICTION, NEUTRAL, ENTAILMENT) is read in the task's order."""
+    outputs = model.config.num_labels
+    if outputs != task.num_labels:
+        raise UserError(f"the model's head has {outputs} output(s) but {task.name} needs {task.num_labels}: is it a {task.name} model?")
+    if task.is_regression:
+        return model
+    names = [str(model.config.id2label[i]).lower() for i in range(outputs)]
+    wanted = [name.lower() for name in task.label_names]
+    if names == wanted:
+        return model
+    if sorted(names) == sorted(wanted):
+        log.info(f"the head's labels are {names}: reordered to {task.name}'s {wanted}")
+        return ReorderedLabels(model, [names.index(name) for name in wanted])
+    log.warning(f"the head's labels {names} are not {task.name}'s {wanted}: read in {task.name}'s order")
+    return model
+
+
+def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source_run: Path | None, out_dir: Path, overrides: list[str]) -> dict:
+    """Evaluate on dev (and predict test with predict=true); write out_dir; returns metrics.json's content."""
+    from src.analysis import log_error_analysis, prediction_rows, write_error_analysis
+    from src.data import build_dev_data, raw_split_sources, tokenizer_fingerprint
+    from src.loop import evaluate
+    from src.model import check_max_length, load_trained
+    from src.outputs import class_reports, prepare_run_dir, write_config, write_dev_outputs, write_json
+    from src.submission import check_test_files, submission_dir, write_submission
+    from src.tracking import start_tracker
+
+    started = time.perf_counter()
+    accelerator = make_accelerator(cfg)
+    if cfg.predict:
+        check_test_files(cfg)
+    if accelerator.is_main_process:
+        prepare_run_dir(out_dir)
+        write_config(out_dir, plain_config)
+        write_status(out_dir, "running")
+    model, tokenizer = load_trained(checkpoint)
+    check_max_length(cfg.model, model)
+    model = align_head(model, cfg.task)
+    dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False), tokenizer_fingerprint(tokenizer))
+    num_parameters = sum(p.numel() for p in model.parameters())
+    model = accelerator.prepare(model)
+    source_metrics = _read_json(source_run / "metrics.json") if source_run is not None else {}
+
+    tracker = start_tracker(cfg, plain_config, out_dir, None, accelerator.is_main_process)
+    try:
+        result = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in dev_loaders.items()})
+        if cfg.predict:
+            write_submission(cfg, accelerator, model, tokenizer, submission_dir(cfg, out_dir))
+    except BaseException as e:
+        tracker.fail((str(e).splitlines() or [type(e).__name__])[0])
+        raise
+    main_metric = cfg.task.main_metric
+    metrics = {
+        "status": "completed",
+        "task": cfg.task.name,
+        "model": cfg.model.name,
+        "model_name_or_path": cfg.model.name_or_path,
+        "checkpoint": checkpoint,
+        "seed": cfg.seed,
+        "main_metric": main_metric,
+        "main_metric_value": result.metrics[main_metric],
+        "best": result.metrics,
+        "best_step": 0,
+        "final": result.metrics,
+        # the protocol that chose this checkpoint; unknown for a model trained elsewhere
+        "selection_split": source_metrics.get("selection_split"),
+        "steps": 0,
+        "train_samples": 0,
+        "train_samples_per_second": 0.0,
+        "train_runtime_s": 0.0,
+        "total_runtime_s": time.perf_counter() - started,
+        "num_parameters": num_parameters,
+        "trainable_parameters": 0,
+        "classification_report": class_reports(cfg, result.labels, result.predictions),
+        "history": [{"step": 0, "epoch": 0.0, **result.metrics}],
+        "overrides": overrides,
+    } | ({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {})
+    if accelerator.is_main_process:
+        write_dev_outputs(out_dir, cfg, result)
+        analyses = write_error_analysis(out_dir, cfg, result, dev_examples)
+        write_json(out_dir / "metrics.json", metrics)
+        log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
+        tracker.log({f"eval/{k}": v for k, v in result.metrics.items()}, 0)
+        tracker.summary({f"best/{k}": v for k, v in result.metrics.items()} | {"main_metric": result.metrics[main_metric], "num_parameters": num_parameters})
+        tracker.log_predictions(prediction_rows(cfg, dev_examples[""], result), ["text", "label", "prediction"])
+        log_error_analysis(tracker, analyses)
+    tracker.finish()
+    return metrics
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m src.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="a run directory, its checkpoint-best/, or a Hub id or local directory of a model with a classification head")
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for src.train: task=rte data.max_eval_samples=500 predict=true output_dir=DIR")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    is_main_process = os.environ.get("RANK", "0") == "0"
+    out_dir = None
+    try:
+        check_group_choices(args.overrides)
+        checkpoint, source_run = find_checkpoint(args.checkpoint)
+        cfg, plain_config = compose_config(checkpoint, source_run, args.overrides)
+        out_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(cfg)
+        evaluate_checkpoint(cfg, plain_config, checkpoint, source_run, out_dir, args.overrides)
+    except BaseException as e:
+        if is_main_process and out_dir is not None and (out_dir / "status.json").exists():
+            record_failure(out_dir, e)
+        if isinstance(e, UserError):
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    if is_main_process:
+        write_status(out_dir, "completed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""src.report on a real run set (tiny model, CoLA and RTE, seeds 1-3): every leaderboard figure is
+recomputed from the runs' own metrics.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from src.outputs import write_json, write_status
+from src.report import main as report_main
+from src.report import write_report
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_metrics(run_set) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(run_set.glob("*/metrics.json"))]
+
+
+@pytest.fixture(scope="module")
+def others(tiny_run_set, tmp_path_factory):
+    """A failed run and one killed mid-training (status "running", no metrics.json), as train.py leaves them."""
+    root = tmp_path_factory.mktemp("others")
+    failed, killed = root / "failed_rte", root / "killed_cola"
+    for run_dir, source in ((failed, "3_rte_tiny"), (killed, "0_cola_tiny")):
+        run_dir.mkdir()
+        shutil.copy(tiny_run_set / source / "config.yaml", run_dir / "config.yaml")
+    write_status(failed, "failed", error="UserError: non-finite loss (nan) at step 3: lower optimizer.lr")
+    write_status(killed, "running")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report_dir(tiny_run_set, others, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    write_report([tiny_run_set, others], out)
+    return out
+
+
+def test_leaderboard_is_mean_and_sample_std_of_the_runs_metrics(report_dir, tiny_run_set):
+    metrics = run_metrics(tiny_run_set)
+    assert sorted((m["task"], m["seed"]) for m in metrics) == [("cola", 1), ("cola", 2), ("cola", 3), ("rte", 1), ("rte", 2), ("rte", 3)]
+    [row] = read_csv(report_dir / "leaderboard.csv")
+    assert (row["model"], row["finetune"], row["selection"]) == ("tiny", "full", "dev")
+    md_row = next(line for line in (report_dir / "leaderboard.md").read_text().splitlines() if line.startswith("| tiny |"))
+    for task, metric in (("cola", "matthews_correlation"), ("rte", "accuracy")):
+        values = [m["best"][metric] for m in metrics if m["task"] == task]
+        assert row[f"{task}_metric"] == metric and row[f"{task}_n"] == "3"
+        assert float(row[f"{task}_mean"]) == pytest.approx(sum(values) / 3, abs=1e-12)
+        assert float(row[f"{task}_std"]) == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+        assert f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} (n=3)" in md_row
+    rte = [m["best"]["accuracy"] for m in metrics if m["task"] == "rte"]
+    assert np.std(rte) > 0  # the seeds really differ
+    # GLUE score: per seed the mean of the task scores, then mean and std over the three seeds
+    per_seed = [np.mean([statistics.mean(m["best"].values()) for m in metrics if m["seed"] == seed]) for seed in (1, 2, 3)]
+    assert float(row["glue_mean"]) == pytest.approx(np.mean(per_seed), abs=1e-12)
+    assert float(row["glue_std"]) == pytest.approx(np.std(per_seed, ddof=1), abs=1e-12)
+    assert row["glue_n"] == "3" and row["glue_tasks"] == "cola rte"
+    assert "cola, rte (2/9)" in md_row
+
+
+def test_failed_and_unfinished_runs_are_listed(report_dir, others):
+    md = (report_dir / "leaderboard.md").read_text()
+    assert "6 completed run(s) of 8" in md
+    assert "## Runs not in the leaderboard (2)" in md
+    failed_line = next(line for line in md.splitlines() if str(others / "failed_rte") in line)
+    assert "| failed | rte | tiny | 1 | UserError: non-finite loss (nan) at step 3" in failed_line
+    killed_line = next(line for line in md.splitlines() if str(others / "killed_cola") in line)
+    assert "| running | cola | tiny | 1 | no end recorded: still running, or killed |" in killed_line
+    statuses = sorted(r["status"] for r in read_csv(report_dir / "runs.csv"))
+    assert statuses == ["completed"] * 6 + ["failed", "running"]
+
+
+def test_per_run_table_has_overrides_dev_metrics_and_run_time(report_dir, tiny_run_set):
+    rows = {r["run"]: r for r in read_csv(report_dir / "runs.csv") if r["status"] == "completed"}
+    assert len(rows) == 6
+    for run_dir in tiny_run_set.glob("*_tiny"):
+        m = json.loads((run_dir / "metrics.json").read_text())
+        row = rows[str(run_dir)]
+        assert (row["model"], row["task"], row["seed"], row["selection"]) == ("tiny", m["task"], str(m["seed"]), "dev")
+        assert f"task={m['task']}" in row["overrides"].split() and f"seed={m['seed']}" in row["overrides"].split()
+        for metric, value in m["best"].items():
+            assert float(row[f"dev_{metric}"]) == pytest.approx(value, abs=1e-12)
+        assert float(row["train_runtime_s"]) == pytest.approx(m["train_runtime_s"]) and float(row["total_runtime_s"]) > 0
+    assert (report_dir / "runs.md").read_text().count("| completed |") == 6
+
+
+def test_plots_render(report_dir):
+    for name in ("cola.png", "rte.png", "heatmap.png"):
+        image = imread(report_dir / "plots" / name)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200, name
+        assert image[..., :3].std() > 0.05, f"{name} is blank"
+
+
+def test_glue_score_as_the_glue_leaderboard_and_rows_per_method(tmp_path):
+    """BERT-base on the GLUE leaderboard: score 78.3 from these task results (MNLI-m/mm count half each)."""
+    bert_base = {
+        "cola": {"matthews_correlation": 0.521},
+        "sst2": {"accuracy": 0.935},
+        "mrpc": {"f1": 0.889, "accuracy": 0.848},
+        "stsb": {"pearson": 0.871, "spearmanr": 0.858},
+        "qqp": {"f1": 0.712, "accuracy": 0.892},
+        "mnli": {"accuracy": 0.846, "accuracy_mm": 0.834},
+        "qnli": {"accuracy": 0.905},
+        "rte": {"accuracy": 0.664},
+        "wnli": {"accuracy": 0.651},
+    }
+    runs = [(f"bert_{task}", task, best, {}) for task, best in bert_base.items()]
+    runs += [("lora_cola", "cola", {"matthews_correlation": 0.40}, {"finetune": "lora"})]
+    runs += [("holdout_cola", "cola", {"matthews_correlation": 0.50}, {"selection_split": "train_holdout"})]
+    for name, task, best, extra in runs:
+        run_dir = tmp_path / "runs" / name
+        run_dir.mkdir(parents=True)
+        main_metric = next(iter(best))
+        write_json(run_dir / "metrics.json", {"task": task, "model": "bert-base", "seed": 1, "main_metric": main_metric, "main_metric_value": best[main_metric], "best": best, "selection_split": "dev"} | extra)
+        write_status(run_dir, "completed")
+    write_report([tmp_path / "runs"], tmp_path / "report")
+    rows = read_csv(tmp_path / "report" / "leaderboard.csv")
+    assert [(r["model"], r["finetune"], r["selection"]) for r in rows] == [("bert-base", "full", "dev"), ("bert-base", "full", "train_holdout"), ("bert-base", "lora", "dev")]
+    full = rows[0]
+    assert round(100 * float(full["glue_mean"]), 1) == 78.3
+    assert full["glue_tasks"] == "cola sst2 mrpc stsb qqp mnli qnli rte wnli"
+    assert float(full["mnli_mean"]) == 0.846 and full["mnli_std"] == ""  # one seed: no spread
+    assert float(rows[2]["glue_mean"]) == 0.40 and rows[2]["glue_tasks"] == "cola"
+
+
+def test_report_logs_the_leaderboard_as_a_wandb_table(tiny_run_set, tmp_path, capsys):
+    report_main([str(tiny_run_set), "--out", str(tmp_path), "--wandb"])
+    printed = capsys.readouterr().out
+    assert printed.startswith("| model | finetune | selection | cola (mcc) | rte (acc) | GLUE score | GLUE tasks |")
+    [table_file] = tmp_path.glob("wandb/offline-run-*/files/media/table/leaderboard_*.table.json")
+    table = json.loads(table_file.read_text())
+    csv_rows = read_csv(tmp_path / "leaderboard.csv")
+    assert table["columns"] == list(csv_rows[0])
+    assert table["data"][0][:3] == ["tiny", "full", "dev"]
+    assert table["data"][0][table["columns"].index("rte_mean")] == pytest.approx(float(csv_rows[0]["rte_mean"]))
+    [runs_file] = tmp_path.glob("wandb/offline-run-*/files/media/table/runs_*.table.json")
+    assert len(json.loads(runs_file.read_text())["data"]) == 6
+    assert len(list(tmp_path.glob("wandb/offline-run-*/files/media/images/plots/*.png"))) == 3
+
+
+def test_bad_directories_are_one_line_errors(tmp_path, capsys):
+    for args, message in (([str(tmp_path / "nope")], "is not a directory"), ([str(tmp_path)], "no runs found under")):
+        with pytest.raises(SystemExit) as exit_info:
+            report_main(args)
+        assert exit_info.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
