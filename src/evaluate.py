@@ -159,11 +159,13 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         "final": result.metrics,
         # the protocol that chose this checkpoint; unknown for a model trained elsewhere
         "selection_split": source_metrics.get("selection_split"),
+        "selection": source_metrics.get("selection"),
         "steps": 0,
         "train_samples": 0,
         "train_samples_per_second": 0.0,
         "train_runtime_s": 0.0,
         "total_runtime_s": time.perf_counter() - started,
+        "time_to_first_step_s": None,  # nothing trained
         "num_parameters": num_parameters,
         "trainable_parameters": 0,
         "classification_report": class_reports(cfg, result.labels, result.predictions),
