@@ -11,6 +11,7 @@ Heavy libraries are imported inside `run`, so --help and --cfg stay fast.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -24,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.config import Config, UserError, register_schema, to_plain_dict, validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "experiment")
+GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "finetune", "experiment")
 log = logging.getLogger("basebench")
 logging.getLogger("accelerate").setLevel(logging.WARNING)  # it logs every file of every checkpoint at INFO
 
@@ -48,7 +49,8 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     from accelerate.utils import set_seed
 
     from src.data import build_data
-    from src.loop import train
+    from src.finetune import apply_finetune, count_parameters
+    from src.loop import count_steps, train
     from src.model import check_max_length, load_model, load_tokenizer
     from src.outputs import class_reports, prepare_run_dir, write_class_reports, write_config, write_json, write_predictions, write_status
     from src.tracking import start_tracker
@@ -75,9 +77,10 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
     set_seed(cfg.seed)  # the classification head's init must not depend on what data loading consumed
     model = load_model(cfg.model, cfg.task, tokenizer)
     check_max_length(cfg.model, model)
-    num_parameters = sum(p.numel() for p in model.parameters())
-    trainable_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info(f"{cfg.model.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
+    # AdaLoRA's rank schedule spans the run: the optimizer steps of one process, whose loader gets 1/N of the batches
+    model = apply_finetune(cfg.finetune, model, total_steps=count_steps(cfg, math.ceil(len(data.train) / accelerator.num_processes)))
+    num_parameters, trainable_parameters = count_parameters(model)
+    log.info(f"{cfg.model.name}, finetune={cfg.finetune.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
 
     tracker = start_tracker(cfg, plain_config, run_dir, group, accelerator.is_main_process)
     try:
@@ -93,6 +96,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         "task": cfg.task.name,
         "model": cfg.model.name,
         "model_name_or_path": cfg.model.name_or_path,
+        "finetune": cfg.finetune.name,
         "seed": cfg.seed,
         "main_metric": main_metric,
         "main_metric_value": result.best[main_metric],
@@ -119,7 +123,7 @@ def run(cfg: Config, plain_config: dict, run_dir: Path, group: str | None) -> fl
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")
-        tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "train_samples_per_second": result.train_samples_per_second})
+        tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second})
         tracker.log_predictions(_prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
