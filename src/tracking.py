@@ -59,7 +59,8 @@ def wandb_mode(configured: str | None) -> str | None:
 
 
 def run_name(cfg: Config) -> str:
-    return f"{cfg.task.name}-{cfg.model.name}-lr{cfg.optimizer.lr:g}-bs{cfg.trainer.batch_size}-s{cfg.seed}"
+    method = "" if cfg.finetune.name == "full" else f"-{cfg.finetune.name}"  # full fine-tuning is the unmarked default
+    return f"{cfg.task.name}-{cfg.model.name}{method}-lr{cfg.optimizer.lr:g}-bs{cfg.trainer.batch_size}-s{cfg.seed}"
 
 
 class WandbTracker(Tracker):
@@ -74,7 +75,7 @@ class WandbTracker(Tracker):
             name=run_name(cfg),
             group=group,
             job_type=lg.job_type,
-            tags=[cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags],
+            tags=[cfg.task.name, cfg.model.name, cfg.optimizer.name, cfg.finetune.name, *lg.tags],
             config=plain_config,
             dir=str(run_dir),
             mode=wandb_mode(lg.mode),
