@@ -34,7 +34,7 @@ BASE_RECIPE_FILE = "base_model.yaml"
 
 
 def save_best(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, run_dir: Path) -> None:
-    """The best model so far, as a from_pretrained-loadable directory, swapped in atomically."""
+    """The best model so far, as a directory src.model.load_trained loads, swapped in atomically."""
     if not accelerator.is_main_process:
         return
     target = run_dir / BEST_DIR
