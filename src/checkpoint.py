@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,10 @@ RESUME_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
 BEST_EVAL_FILE = "best_eval.npz"
 BASE_RECIPE_FILE = "base_model.yaml"
+
+# peft checks an AdaLoRA rank pattern (keyed by lora_E parameters) as if it were LoRA's (keyed by modules) and warns
+# on every load that it is ignored; AdaLoRA applies it itself, resizing the adapters it loads
+warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match any targeted module", category=RuntimeWarning)
 
 
 def save_best(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, run_dir: Path) -> None:
