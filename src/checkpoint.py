@@ -1,6 +1,8 @@
 """Checkpoints, written so that a kill at any moment never leaves one that loads wrongly.
 
-- checkpoint-best/: the best model by the task's main metric, in Hugging Face format (from_pretrained).
+- checkpoint-best/: the best model by the task's main metric, in Hugging Face format (from_pretrained); under
+  finetune=lora/adalora, peft's format (the adapters and the task head) plus base_model.yaml, the model, task and
+  seed that rebuild the base they go on (src.model.load_trained loads both kinds).
 - checkpoints/step-NNNNNNN/: everything needed to resume exactly (accelerate's save_state: model,
   optimizer, scheduler, every RNG state; plus trainer_state.json and the best evaluation's arrays).
 
@@ -11,32 +13,67 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from accelerate import Accelerator
+from omegaconf import OmegaConf
+from peft import PeftModel
+from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerBase
+
+from src.config import Config, ModelConfig, TaskConfig, to_plain_dict
 
 BEST_DIR = "checkpoint-best"
 RESUME_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
 BEST_EVAL_FILE = "best_eval.npz"
+BASE_RECIPE_FILE = "base_model.yaml"
+
+# peft checks an AdaLoRA rank pattern (keyed by lora_E parameters) as if it were LoRA's (keyed by modules) and warns
+# on every load that it is ignored; AdaLoRA applies it itself, resizing the adapters it loads
+warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match any targeted module", category=RuntimeWarning)
 
 
-def save_best(accelerator: Accelerator, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, run_dir: Path) -> None:
-    """The best model so far, as a from_pretrained-loadable directory, swapped in atomically."""
+def save_best(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, run_dir: Path) -> None:
+    """The best model so far, as a directory src.model.load_trained loads, swapped in atomically."""
     if not accelerator.is_main_process:
         return
     target = run_dir / BEST_DIR
     partial, old = target.with_name(BEST_DIR + ".partial"), target.with_name(BEST_DIR + ".old")
     shutil.rmtree(partial, ignore_errors=True)
-    accelerator.unwrap_model(model).save_pretrained(partial, safe_serialization=True)
+    net = accelerator.unwrap_model(model)
+    net.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
+    if isinstance(net, PeftModel):  # adapters alone: the base they go on is named too (a random tiny base exists only as model + seed)
+        recipe = {"model": to_plain_dict(cfg.model), "task": to_plain_dict(cfg.task), "seed": cfg.seed}
+        (partial / BASE_RECIPE_FILE).write_text(yaml.safe_dump(recipe, sort_keys=False))
     if target.exists():
         target.rename(old)
     partial.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def read_base_recipe(checkpoint_dir: Path) -> tuple[ModelConfig, TaskConfig, int]:
+    """The model, task and seed an adapter checkpoint's base model was built from."""
+    recipe = OmegaConf.load(checkpoint_dir / BASE_RECIPE_FILE)
+    model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), recipe.model))
+    task = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskConfig), recipe.task))
+    return model, task, recipe.seed  # type: ignore[return-value]
+
+
+def load_best(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:
+    """Put checkpoint-best's weights back into the model, in place, whatever the finetune method."""
+    net = accelerator.unwrap_model(model)
+    if isinstance(net, PeftModel):
+        # a second adapter read with its own saved config: AdaLoRA's rank pattern at the best step may differ from the live one
+        net.load_adapter(str(run_dir / BEST_DIR), adapter_name="best", torch_device=str(accelerator.device))
+        net.set_adapter("best")
+    else:
+        net.load_state_dict(load_file(run_dir / BEST_DIR / "model.safetensors"), strict=False)
 
 
 def repair_best(run_dir: Path) -> None:

@@ -18,6 +18,9 @@ class UserError(Exception):
     """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
 
 
+FINETUNE_METHODS = ("full", "linear_probe", "lora", "adalora")
+
+
 @dataclass
 class DevSplit:
     hub_split: str = MISSING  # split name in the Hub dataset nyu-mll/glue
@@ -119,6 +122,23 @@ class LoggerConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    name: str = MISSING  # full | linear_probe | lora | adalora
+    head_modules: list[str] | None = None  # modules that train in full; None = every module outside the encoder
+    # lora and adalora
+    rank: int = 8  # lora: r; adalora: target average rank (target_r)
+    alpha: float = 16.0
+    dropout: float = 0.1
+    target_modules: list[str] | None = None  # None = the model family's query and value projections
+    # adalora only
+    init_rank: int = 12
+    rank_warmup: float = 0.1  # fractions of the training steps (peft's tinit and tfinal)
+    rank_final: float = 0.2
+    rank_update_every_steps: int = 1
+    orth_reg_weight: float = 0.5
+
+
+@dataclass
 class TrainerConfig:
     epochs: float = 3.0
     max_steps: int = -1
@@ -160,6 +180,7 @@ class Config:
     scheduler: SchedulerConfig = MISSING
     hardware: HardwareConfig = MISSING
     logger: LoggerConfig = MISSING
+    finetune: FinetuneConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
@@ -212,6 +233,7 @@ def check(c: Config) -> Config:
     _check(c.model.dropout is None or 0 <= c.model.dropout < 1, f"model.dropout must be in [0, 1), got {c.model.dropout}")
     _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
     _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
+    _check_finetune(c.finetune)
     for key in ("max_train_samples", "max_eval_samples"):
         n = getattr(d, key)
         _check(n is None or n >= 1, f"data.{key} must be >= 1 (or null for all), got {n}")
@@ -231,6 +253,24 @@ def check(c: Config) -> Config:
     _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
     _check(c.logger.init_timeout_s > 0, f"logger.init_timeout_s must be > 0, got {c.logger.init_timeout_s}")
     return c
+
+
+def _check_finetune(f: FinetuneConfig) -> None:
+    _check(f.name in FINETUNE_METHODS, f"finetune.name must be one of {', '.join(FINETUNE_METHODS)}, got {f.name!r}")
+    for key in ("head_modules", "target_modules"):
+        names = getattr(f, key)
+        _check(names is None or len(names) > 0, f"finetune.{key} must name at least one module (or be null for the default)")
+    if f.name not in ("lora", "adalora"):
+        return
+    _check(f.rank >= 1, f"finetune.rank must be >= 1, got {f.rank}")
+    _check(f.alpha > 0, f"finetune.alpha must be > 0, got {f.alpha}")
+    _check(0 <= f.dropout < 1, f"finetune.dropout must be in [0, 1), got {f.dropout}")
+    if f.name == "adalora":
+        _check(f.init_rank >= f.rank, f"finetune.init_rank must be >= finetune.rank (the target average rank), got {f.init_rank} < {f.rank}")
+        _check(f.rank_warmup >= 0 and f.rank_final >= 0, f"finetune.rank_warmup and finetune.rank_final must be >= 0, got {f.rank_warmup} and {f.rank_final}")
+        _check(f.rank_warmup + f.rank_final < 1, f"finetune.rank_warmup + finetune.rank_final must be < 1 to leave steps for the rank allocation, got {f.rank_warmup + f.rank_final:g}")
+        _check(f.rank_update_every_steps >= 1, f"finetune.rank_update_every_steps must be >= 1, got {f.rank_update_every_steps}")
+        _check(f.orth_reg_weight >= 0, f"finetune.orth_reg_weight must be >= 0, got {f.orth_reg_weight}")
 
 
 def to_plain_dict(cfg: Any) -> dict:

@@ -3,7 +3,7 @@
     restore the newest resume checkpoint, if resuming
     for each epoch, for each batch (skipping those a resumed run already did):
         forward, backward (accumulated over grad_accum_steps micro-batches)
-        clip gradients, optimizer step, scheduler step
+        clip gradients, optimizer step, scheduler step (AdaLoRA: reallocate the rank budget)
         every eval_every_steps and at each epoch end: evaluate on the selection split, keep the best checkpoint
         every checkpoint_every_steps and after each evaluation: save a resume checkpoint
     with a train holdout for selection: evaluate the best checkpoint on dev, once
@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_scheduler
 
-from src.checkpoint import BEST_DIR, complete_checkpoints, load_resume, repair_best, save_best, save_resume
+from src.checkpoint import complete_checkpoints, load_best, load_resume, repair_best, save_best, save_resume
 from src.config import Config, UserError
 from src.data import GlueData
+from src.finetune import AdaLoraAllocatorState
 from src.metrics import compute_metrics
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
@@ -153,6 +153,8 @@ def train(
     warmup = cfg.scheduler.warmup_steps if cfg.scheduler.warmup_steps is not None else round(cfg.scheduler.warmup_ratio * total_steps)
     scheduler = get_scheduler(SCHEDULERS[cfg.scheduler.name], optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
     accelerator.register_for_checkpointing(scheduler)
+    if cfg.finetune.name == "adalora":  # its rank allocator's state is not in the weights: resume checkpoints carry it too
+        accelerator.register_for_checkpointing(AdaLoraAllocatorState(accelerator.unwrap_model(model)))
 
     state, best_eval = TrainState(), None
     checkpoints = complete_checkpoints(run_dir) if tr.resume else []
@@ -176,7 +178,7 @@ def train(
         if state.best is None or result.metrics[main_metric] > state.best[main_metric]:
             state.best, state.best_step, best_eval = result.metrics, state.step, result
             if tr.save_best:
-                save_best(accelerator, model, tokenizer, run_dir)
+                save_best(cfg, accelerator, model, tokenizer, run_dir)
         bar.write(f"step {state.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f" (best {main_metric}={state.best[main_metric]:.4f} at step {state.best_step})")
 
     def checkpoint() -> None:
@@ -198,6 +200,8 @@ def train(
                             grad_norm = accelerator.clip_grad_norm_(model.parameters(), tr.max_grad_norm)
                         optimizer.step()
                         scheduler.step()
+                        if cfg.finetune.name == "adalora":  # moves the rank budget by this step's gradients, before they are zeroed
+                            accelerator.unwrap_model(model).base_model.update_and_allocate(state.step)
                         optimizer.zero_grad(set_to_none=True)
                 state.batches_done += 1
                 state.samples += batch["labels"].shape[0] * accelerator.num_processes
@@ -237,8 +241,7 @@ def train(
         dev_eval = best_eval
         final = {k: v for k, v in state.history[-1].items() if k not in ("step", "epoch")}
     else:  # the selected checkpoint meets dev once, here
-        best_weights = run_dir / BEST_DIR / "model.safetensors"
-        accelerator.unwrap_model(model).load_state_dict(load_file(best_weights), strict=False)
+        load_best(accelerator, model, run_dir)
         dev_eval = evaluate(cfg, accelerator, model, dev_loaders)
         log({f"eval/{k}": v for k, v in dev_eval.metrics.items()}, state.step)
         final = None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import string
+from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
+from peft import PeftModel
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import (
     AutoModelForSequenceClassification,
@@ -17,6 +20,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from src.checkpoint import read_base_recipe
 from src.config import ModelConfig, TaskConfig, UserError
 from src.hub import require_hub
 
@@ -125,6 +129,8 @@ def check_max_length(model: ModelConfig, net: torch.nn.Module) -> None:
 
 def load_trained(checkpoint_dir: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A fine-tuned checkpoint (checkpoint-best/ of a run, or any local or Hub model with a classification head)."""
+    if (Path(checkpoint_dir) / "adapter_config.json").is_file():
+        return _load_adapter_checkpoint(Path(checkpoint_dir))
     try:
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
@@ -133,3 +139,13 @@ def load_trained(checkpoint_dir: str) -> tuple[torch.nn.Module, PreTrainedTokeni
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
     return model, tokenizer
+
+
+def _load_adapter_checkpoint(checkpoint_dir: Path) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A LoRA/AdaLoRA checkpoint of a run: its base model rebuilt as the run built it, then the adapters and the
+    trained task head on top (peft replaces the base's fresh head with the saved one)."""
+    model_cfg, task_cfg, seed = read_base_recipe(checkpoint_dir)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
+    set_seed(seed)  # as src.train does before load_model: the tiny model's base weights come from the seed
+    base = load_model(model_cfg, task_cfg, tokenizer)
+    return PeftModel.from_pretrained(base, checkpoint_dir), tokenizer

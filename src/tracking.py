@@ -70,7 +70,8 @@ def wandb_mode(configured: str | None) -> str | None:
 
 
 def run_name(cfg: Config) -> str:
-    return f"{cfg.task.name}-{cfg.model.name}-lr{cfg.optimizer.lr:g}-bs{cfg.trainer.batch_size}-s{cfg.seed}"
+    method = "" if cfg.finetune.name == "full" else f"-{cfg.finetune.name}"  # full fine-tuning is the unmarked default
+    return f"{cfg.task.name}-{cfg.model.name}{method}-lr{cfg.optimizer.lr:g}-bs{cfg.trainer.batch_size}-s{cfg.seed}"
 
 
 class WandbTracker(Tracker):
@@ -86,7 +87,7 @@ class WandbTracker(Tracker):
             name=run_name(cfg),
             group=group,
             job_type=lg.job_type,
-            tags=[tag[:64] for tag in (cfg.task.name, cfg.model.name, cfg.optimizer.name, *lg.tags)],  # W&B rejects longer tags (a model given by its path)
+            tags=[tag[:64] for tag in (cfg.task.name, cfg.model.name, cfg.optimizer.name, cfg.finetune.name, *lg.tags)],  # W&B rejects longer tags (a model given by its path)
             config=plain_config,
             dir=str(run_dir),
             reinit="create_new",  # each job of a multirun gets its own run

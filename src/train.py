@@ -11,6 +11,7 @@ Heavy libraries are imported inside `run`, so --help and --cfg stay fast.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from accelerate import Accelerator
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "experiment")
+GROUPS = ("task", "model", "optimizer", "scheduler", "hardware", "logger", "finetune", "experiment")
 log = logging.getLogger("basebench")
 logging.getLogger("accelerate").setLevel(logging.WARNING)  # it logs every file of every checkpoint at INFO
 
@@ -54,7 +55,8 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
 
     from src.analysis import log_error_analysis, prediction_rows, write_error_analysis
     from src.data import build_data
-    from src.loop import train
+    from src.finetune import apply_finetune, count_parameters
+    from src.loop import count_steps, train
     from src.model import check_max_length, load_model, load_tokenizer, load_trained
     from src.outputs import class_reports, write_dev_outputs, write_json
     from src.submission import check_test_files, submission_dir, write_submission
@@ -71,9 +73,10 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
     set_seed(cfg.seed)  # the classification head's init must not depend on what data loading consumed
     model = load_model(cfg.model, cfg.task, tokenizer)
     check_max_length(cfg.model, model)
-    num_parameters = sum(p.numel() for p in model.parameters())
-    trainable_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info(f"{cfg.model.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
+    # AdaLoRA's rank schedule spans the run: the optimizer steps of one process, whose loader gets 1/N of the batches
+    model = apply_finetune(cfg.finetune, model, total_steps=count_steps(cfg, math.ceil(len(data.train) / accelerator.num_processes)))
+    num_parameters, trainable_parameters = count_parameters(model)
+    log.info(f"{cfg.model.name}, finetune={cfg.finetune.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
 
     result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log)
     if cfg.predict:
@@ -88,6 +91,7 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
         "task": cfg.task.name,
         "model": cfg.model.name,
         "model_name_or_path": cfg.model.name_or_path,
+        "finetune": cfg.finetune.name,
         "seed": cfg.seed,
         "main_metric": main_metric,
         "main_metric_value": result.best[main_metric],
@@ -115,7 +119,7 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")
-        tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "train_samples_per_second": result.train_samples_per_second})
+        tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second})
         tracker.log_predictions(prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
         log_error_analysis(tracker, analyses)
         if cfg.logger.log_model and cfg.trainer.save_best:

@@ -1,0 +1,281 @@
+"""finetune=full | linear_probe | lora | adalora: one real multirun trains the tiny model under each method
+(with W&B offline and a train holdout, so the best checkpoint is reloaded in place at the end); its run
+directories are then read back: parameter counts, frozen encoder, adapter checkpoints reloaded, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from conftest import read_metrics, run_train
+from omegaconf import OmegaConf
+from safetensors.torch import load_file
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    DebertaV2Config,
+    DebertaV2ForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    GPT2Config,
+    GPT2ForSequenceClassification,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+)
+from wandb.proto.wandb_internal_pb2 import Record
+
+from src.checkpoint import complete_checkpoints, load_best, save_best
+from src.config import Config, UserError, validate
+from src.data import build_data
+from src.finetune import apply_finetune, count_parameters
+from src.loop import evaluate
+from src.model import load_model, load_trained
+
+METHODS = ["full", "linear_probe", "lora", "adalora"]
+RECIPE = [
+    "task=cola",
+    "model=tiny",
+    "model.max_length=64",
+    "logger=wandb",
+    "data.max_train_samples=400",
+    "data.max_eval_samples=100",
+    "data.selection_split=train_holdout",  # the best checkpoint is put back into the model at the end
+    "trainer.max_steps=12",
+    "trainer.batch_size=8",
+    "trainer.eval_every_steps=4",
+    "trainer.checkpoint_every_steps=2",
+    "trainer.keep_checkpoints=10",
+    "optimizer.lr=5e-3",
+    "trainer.progress_bar=false",
+]
+TINY = 151_042  # the tiny BERT with a 2-label head; its classifier: 64 x 2 + 2 = 130
+LORA = 2 * 2 * (8 * 64 + 64 * 8)  # 2 layers x (query, value) x (A: r x 64, B: 64 x r), r = 8
+ADALORA = 2 * 2 * (12 * 64 + 64 * 12 + 12)  # ... x (A, B and the singular values E), init_r = 12
+PARAMETERS = {  # (all, trainable)
+    "full": (TINY, TINY),
+    "linear_probe": (TINY, 130),
+    "lora": (TINY + LORA, LORA + 130),
+    "adalora": (TINY + ADALORA + 4, ADALORA + 130),  # + AdaLoRA's frozen rank counters, one per adapted matrix
+}
+DEV_KEYS = ("best", "best_step", "selection", "history", "steps", "train_samples", "main_metric_value")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, cache_dir) -> dict[str, Path]:
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    out = run_train("-m", f"finetune={','.join(METHODS)}", *RECIPE, f"data.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${finetune.name}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {method: sweep_dir / method for method in METHODS}
+
+
+def run_config(run_dir: Path) -> Config:
+    return validate(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml")))
+
+
+def dev_predictions(run_dir: Path) -> list[int]:
+    with open(run_dir / "predictions_dev.tsv") as f:
+        return [int(row["prediction"]) for row in csv.DictReader(f, delimiter="\t")]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_trains_the_tiny_model_in_a_sweep(runs, method):
+    run_dir = runs[method]
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "completed" and metrics["finetune"] == method
+    assert metrics["steps"] == 12 and [h["step"] for h in metrics["history"]] == [4, 8, 12]
+    assert (metrics["num_parameters"], metrics["trainable_parameters"]) == PARAMETERS[method]
+    assert run_config(run_dir).finetune.name == method
+    best = run_dir / "checkpoint-best"
+    if method in ("lora", "adalora"):  # adapters, the head they trained, and what rebuilds their base
+        assert not (best / "model.safetensors").exists()
+        assert {"base_model.model.classifier.weight", "base_model.model.classifier.bias"} <= set(load_file(best / "adapter_model.safetensors"))
+        assert OmegaConf.load(best / "base_model.yaml").model.name == "tiny"
+    else:
+        assert (best / "model.safetensors").is_file()
+
+
+def wandb_summary(run_dir: Path) -> dict:
+    """The summary of a W&B offline run, read back from its log (wandb ships no reader): a 7-byte file header,
+    then 32 KiB blocks of records, each with a 7-byte header (CRC-32, length, type: FULL, or FIRST, MIDDLE..., LAST)."""
+    (log,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    data, pos, pending, summary = log.read_bytes(), 7, b"", {}
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's zero padding
+            pos += 32768 - pos % 32768
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if kind == 0:
+            break
+        pending, pos = pending + data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):  # FULL, LAST
+            record = Record.FromString(pending)
+            pending = b""
+            if record.HasField("summary"):
+                summary.update({item.key: json.loads(item.value_json) for item in record.summary.update})
+    return summary
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_wandb_summary_holds_the_method_and_its_parameter_counts(runs, method):
+    summary = wandb_summary(runs[method])
+    assert summary["finetune"] == method
+    assert (summary["num_parameters"], summary["trainable_parameters"]) == PARAMETERS[method]
+
+
+def test_linear_probe_changes_no_encoder_weight(runs, tiny_tokenizer):
+    cfg = run_config(runs["linear_probe"])
+    set_seed(cfg.seed)  # as src.train does: the tiny model's weights come from the seed
+    initial = load_model(cfg.model, cfg.task, tiny_tokenizer).state_dict()
+    trained = load_file(runs["linear_probe"] / "checkpoint-best" / "model.safetensors")
+    encoder = [key for key in initial if key.startswith("bert.")]
+    assert encoder and set(trained) == set(initial)
+    for key in encoder:
+        assert torch.equal(trained[key], initial[key]), key
+    assert not torch.equal(trained["classifier.weight"], initial["classifier.weight"])  # the head did train
+    full = load_file(runs["full"] / "checkpoint-best" / "model.safetensors")
+    assert not torch.equal(full["bert.encoder.layer.0.attention.self.query.weight"], initial["bert.encoder.layer.0.attention.self.query.weight"])
+
+
+@pytest.mark.parametrize("method", ["lora", "adalora"])
+def test_adapter_checkpoint_reloads_with_its_head_and_gives_the_same_predictions(runs, method):
+    run_dir = runs[method]
+    metrics, cfg = read_metrics(run_dir), run_config(run_dir)
+    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"))
+    data = build_data(cfg, tokenizer)
+    accelerator = Accelerator(cpu=True)
+    model = accelerator.prepare(model)
+    on_dev = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in data.dev.items()})
+    assert on_dev.predictions[""].tolist() == dev_predictions(run_dir) and on_dev.metrics == metrics["best"]
+    # the logits of the best evaluation, kept for resuming, are reproduced: no head re-initialised, no adapter lost
+    on_selection = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in data.selection.items()})
+    with np.load(complete_checkpoints(run_dir)[-1] / "best_eval.npz") as saved:
+        np.testing.assert_allclose(on_selection.logits[""], saved["logits"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_best_checkpoint_is_put_back_in_place_for_every_method(make_cfg, tiny_tokenizer, tmp_path, method):
+    """What a train-holdout run does at its end: checkpoint-best's weights back into the trained model. For AdaLoRA
+    the rank pattern changes after the best checkpoint (the final allocation), the hard case."""
+    cfg = make_cfg("model=tiny", f"finetune={method}", "finetune.rank_warmup=0", "finetune.rank_final=0.5")
+    model = apply_finetune(cfg.finetune, load_model(cfg.model, cfg.task, tiny_tokenizer), total_steps=4)
+    accelerator = Accelerator(cpu=True)
+    batch = tiny_tokenizer(["The cat sat.", "Sat the cat on mat the."], padding=True, return_tensors="pt")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+
+    def train_step(step: int) -> None:  # as src.loop takes an optimizer step
+        model.train()
+        model(**batch, labels=torch.tensor([1, 0])).loss.backward()
+        optimizer.step()
+        if method == "adalora":
+            model.base_model.update_and_allocate(step)
+        optimizer.zero_grad()
+
+    def logits() -> torch.Tensor:
+        model.eval()
+        with torch.no_grad():
+            return model(**batch).logits
+
+    train_step(0)
+    train_step(1)
+    best = logits()
+    save_best(cfg, accelerator, model, tiny_tokenizer, tmp_path)
+    train_step(2)
+    train_step(3)
+    assert not torch.allclose(logits(), best, atol=1e-4)
+    load_best(accelerator, model, tmp_path)
+    torch.testing.assert_close(logits(), best)
+
+
+def test_adalora_resumed_from_a_mid_checkpoint_equals_the_uninterrupted_run(runs, tmp_path):
+    """Kill-free resume: the uninterrupted run's state at step 6 (config, resume checkpoint, best checkpoint)
+    continued in a new process must end exactly as the uninterrupted run did."""
+    reference, resumed = runs["adalora"], tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copy(reference / "config.yaml", resumed)
+    shutil.copytree(reference / "checkpoints" / "step-0000006", resumed / "checkpoints" / "step-0000006")
+    shutil.copytree(reference / "checkpoint-best", resumed / "checkpoint-best")  # the best so far (if a later one exists, the resumed run writes it)
+    out = run_train(f"trainer.resume={resumed}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "resuming from" in out.stdout + out.stderr
+    got, expected = read_metrics(resumed), read_metrics(reference)
+    for key in DEV_KEYS:
+        assert got[key] == expected[key], key
+    assert dev_predictions(resumed) == dev_predictions(reference)
+    pattern = OmegaConf.load(resumed / "checkpoint-best" / "adapter_config.json").rank_pattern
+    assert pattern == OmegaConf.load(reference / "checkpoint-best" / "adapter_config.json").rank_pattern
+
+
+def small_model(family: str) -> torch.nn.Module:
+    sizes = dict(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    return {
+        "bert": lambda: BertForSequenceClassification(BertConfig(**sizes)),
+        "roberta": lambda: RobertaForSequenceClassification(RobertaConfig(**sizes)),
+        "deberta-v2": lambda: DebertaV2ForSequenceClassification(DebertaV2Config(**sizes)),
+        "distilbert": lambda: DistilBertForSequenceClassification(DistilBertConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2, hidden_dim=32)),
+    }[family]()
+
+
+FAMILIES = {  # model_type: (attention projections that get adapters, the task head)
+    "bert": ({"query", "value"}, {"classifier"}),
+    "roberta": ({"query", "value"}, {"classifier"}),
+    "deberta-v2": ({"query_proj", "value_proj"}, {"pooler", "classifier"}),
+    "distilbert": ({"q_lin", "v_lin"}, {"pre_classifier", "classifier"}),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_defaults_per_model_family(make_cfg, family):
+    targets, head = FAMILIES[family]
+    lora = apply_finetune(make_cfg("finetune=lora").finetune, small_model(family), total_steps=10)
+    adapted = {name.split(".")[-1] for name, module in lora.named_modules() if hasattr(module, "lora_A")}
+    assert adapted == targets
+    trained_in_full = {name.split(".")[2] for name, p in lora.named_parameters() if p.requires_grad and "lora_" not in name}
+    assert trained_in_full == head  # base_model.model.<head module>.modules_to_save...
+    probe = apply_finetune(make_cfg("finetune=linear_probe").finetune, small_model(family), total_steps=10)
+    assert {name.split(".")[0] for name, p in probe.named_parameters() if p.requires_grad} == head
+    assert all(m.p == 0 for m in probe.base_model.modules() if isinstance(m, torch.nn.Dropout))  # fixed features
+    all_params, trainable = count_parameters(probe)
+    assert all_params == sum(p.numel() for p in small_model(family).parameters()) and 0 < trainable < all_params
+
+
+def test_target_modules_in_config_and_their_errors(make_cfg):
+    finetune = make_cfg("finetune=lora", "finetune.target_modules=[query,key,value,dense]", "finetune.rank=2").finetune
+    model = apply_finetune(finetune, small_model("bert"), total_steps=10)
+    assert model.peft_config["default"].r == 2 and model.peft_config["default"].target_modules == {"query", "key", "value", "dense"}
+    with pytest.raises(UserError, match=r"^finetune.target_modules: qkv names no module of BertForSequenceClassification$"):
+        apply_finetune(make_cfg("finetune=lora", "finetune.target_modules=[qkv]").finetune, small_model("bert"), total_steps=10)
+    gpt2 = GPT2ForSequenceClassification(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64))
+    with pytest.raises(UserError, match=r"no default target modules for model type 'gpt2' .*: set finetune.target_modules=\[...\]$"):
+        apply_finetune(make_cfg("finetune=adalora").finetune, gpt2, total_steps=10)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["finetune.name=prefix"], "finetune.name must be one of full, linear_probe, lora, adalora, got 'prefix'"),
+        (["finetune=lora", "finetune.rank=0"], "finetune.rank must be >= 1, got 0"),
+        (["finetune=lora", "finetune.dropout=1"], "finetune.dropout must be in [0, 1), got 1.0"),
+        (["finetune=lora", "finetune.target_modules=[]"], "finetune.target_modules must name at least one module"),
+        (["finetune=adalora", "finetune.init_rank=4"], "finetune.init_rank must be >= finetune.rank (the target average rank), got 4 < 8"),
+        (["finetune=adalora", "finetune.rank_warmup=0.5", "finetune.rank_final=0.5"], "finetune.rank_warmup + finetune.rank_final must be < 1"),
+    ],
+)
+def test_bad_finetune_values_are_one_line_errors(make_cfg, overrides, message):
+    with pytest.raises(UserError) as error:
+        make_cfg("model=tiny", *overrides)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_default_method_and_unknown_choice(make_cfg):
+    assert make_cfg().finetune.name == "full"
+    out = run_train("finetune=qlora", "model=tiny", "logger=none")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: unknown finetune 'qlora': choose one of adalora, full, linear_probe, lora"]
