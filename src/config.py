@@ -124,7 +124,7 @@ class LoggerConfig:
 @dataclass
 class FinetuneConfig:
     name: str = MISSING  # full | linear_probe | lora | adalora
-    head_modules: list[str] | None = None  # modules that train in full; None = every module outside the encoder
+    head_modules: list[str] | None = None  # modules that train in full; None = the task head (src/finetune.py)
     # lora and adalora
     rank: int = 8  # lora: r; adalora: target average rank (target_r)
     alpha: float = 16.0

@@ -5,9 +5,9 @@
 - lora, adalora: peft adapters on the attention projections of the frozen encoder; the task head trains in full
   and is saved with the adapters (peft's modules_to_save), so that a reloaded checkpoint keeps it.
 
-The task head is every module outside the encoder (`model.base_model`) unless finetune.head_modules names others:
-BERT, RoBERTa: classifier (BERT's pooler is pretrained, part of the encoder); DistilBERT: pre_classifier and
-classifier; DeBERTa: pooler and classifier (both new).
+The task head, unless finetune.head_modules names other modules, is a dense layer over the first token and the
+classifier in every family: BERT: pooler and classifier; RoBERTa: classifier (dense and out_proj); DistilBERT:
+pre_classifier and classifier; DeBERTa: pooler and classifier.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def apply_finetune(finetune: FinetuneConfig, model: torch.nn.Module, total_steps
     total_steps sets AdaLoRA's rank budget schedule."""
     if finetune.name == "full":
         return model
-    head = _existing(model, finetune.head_modules or _modules_outside_encoder(model), "finetune.head_modules")
+    head = _existing(model, finetune.head_modules or _task_head(model), "finetune.head_modules")
     if finetune.name == "linear_probe":
         return _freeze_encoder(model, head)
     targets = _existing(model, finetune.target_modules or _default_targets(finetune, model), "finetune.target_modules")
@@ -58,9 +58,15 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in used), sum(p.numel() for p in used if p.requires_grad)
 
 
-def _modules_outside_encoder(model: torch.nn.Module) -> list[str]:
+def _task_head(model: torch.nn.Module) -> list[str]:
+    """Every module outside the encoder, and the encoder's pooler if it has one: BERT's pooler is the dense layer over
+    the first token that the other families keep in their heads, and frozen it starves the head where pretraining
+    left it near zero (sentence-transformers' MiniLM: a linear probe behind it stays at the majority class)."""
     encoder = model.base_model_prefix
-    return [name for name, child in model.named_children() if name != encoder and any(True for _ in child.parameters())]
+    head = [name for name, child in model.named_children() if name != encoder and any(True for _ in child.parameters())]
+    if getattr(model.base_model, "pooler", None) is not None:
+        head.append(f"{encoder}.pooler")
+    return head
 
 
 def _default_targets(finetune: FinetuneConfig, model: torch.nn.Module) -> list[str]:

@@ -56,14 +56,15 @@ RECIPE = [
     "optimizer.lr=5e-3",
     "trainer.progress_bar=false",
 ]
-TINY = 151_042  # the tiny BERT with a 2-label head; its classifier: 64 x 2 + 2 = 130
+TINY = 151_042  # the tiny BERT with a 2-label head
+HEAD = (64 * 64 + 64) + (64 * 2 + 2)  # its task head: pooler and classifier
 LORA = 2 * 2 * (8 * 64 + 64 * 8)  # 2 layers x (query, value) x (A: r x 64, B: 64 x r), r = 8
 ADALORA = 2 * 2 * (12 * 64 + 64 * 12 + 12)  # ... x (A, B and the singular values E), init_r = 12
 PARAMETERS = {  # (all, trainable)
     "full": (TINY, TINY),
-    "linear_probe": (TINY, 130),
-    "lora": (TINY + LORA, LORA + 130),
-    "adalora": (TINY + ADALORA + 4, ADALORA + 130),  # + AdaLoRA's frozen rank counters, one per adapted matrix
+    "linear_probe": (TINY, HEAD),
+    "lora": (TINY + LORA, LORA + HEAD),
+    "adalora": (TINY + ADALORA + 4, ADALORA + HEAD),  # + AdaLoRA's frozen rank counters, one per adapted matrix
 }
 DEV_KEYS = ("best", "best_step", "selection", "history", "steps", "train_samples", "main_metric_value")
 
@@ -96,7 +97,8 @@ def test_each_method_trains_the_tiny_model_in_a_sweep(runs, method):
     best = run_dir / "checkpoint-best"
     if method in ("lora", "adalora"):  # adapters, the head they trained, and what rebuilds their base
         assert not (best / "model.safetensors").exists()
-        assert {"base_model.model.classifier.weight", "base_model.model.classifier.bias"} <= set(load_file(best / "adapter_model.safetensors"))
+        saved = set(load_file(best / "adapter_model.safetensors"))
+        assert {"base_model.model.classifier.weight", "base_model.model.bert.pooler.dense.weight"} <= saved
         assert OmegaConf.load(best / "base_model.yaml").model.name == "tiny"
     else:
         assert (best / "model.safetensors").is_file()
@@ -135,11 +137,12 @@ def test_linear_probe_changes_no_encoder_weight(runs, tiny_tokenizer):
     set_seed(cfg.seed)  # as src.train does: the tiny model's weights come from the seed
     initial = load_model(cfg.model, cfg.task, tiny_tokenizer).state_dict()
     trained = load_file(runs["linear_probe"] / "checkpoint-best" / "model.safetensors")
-    encoder = [key for key in initial if key.startswith("bert.")]
-    assert encoder and set(trained) == set(initial)
+    encoder = [key for key in initial if key.startswith("bert.") and not key.startswith("bert.pooler.")]
+    assert len(encoder) > 30 and set(trained) == set(initial)
     for key in encoder:
         assert torch.equal(trained[key], initial[key]), key
-    assert not torch.equal(trained["classifier.weight"], initial["classifier.weight"])  # the head did train
+    for key in ("bert.pooler.dense.weight", "classifier.weight"):  # the head did train
+        assert not torch.equal(trained[key], initial[key]), key
     full = load_file(runs["full"] / "checkpoint-best" / "model.safetensors")
     assert not torch.equal(full["bert.encoder.layer.0.attention.self.query.weight"], initial["bert.encoder.layer.0.attention.self.query.weight"])
 
@@ -230,7 +233,7 @@ def small_model(family: str) -> torch.nn.Module:
 
 
 FAMILIES = {  # model_type: (attention projections that get adapters, the task head)
-    "bert": ({"query", "value"}, {"classifier"}),
+    "bert": ({"query", "value"}, {"bert.pooler", "classifier"}),
     "roberta": ({"query", "value"}, {"classifier"}),
     "deberta-v2": ({"query_proj", "value_proj"}, {"pooler", "classifier"}),
     "distilbert": ({"q_lin", "v_lin"}, {"pre_classifier", "classifier"}),
@@ -243,10 +246,12 @@ def test_defaults_per_model_family(make_cfg, family):
     lora = apply_finetune(make_cfg("finetune=lora").finetune, small_model(family), total_steps=10)
     adapted = {name.split(".")[-1] for name, module in lora.named_modules() if hasattr(module, "lora_A")}
     assert adapted == targets
-    trained_in_full = {name.split(".")[2] for name, p in lora.named_parameters() if p.requires_grad and "lora_" not in name}
-    assert trained_in_full == head  # base_model.model.<head module>.modules_to_save...
+    trained_in_full = {name.split(".modules_to_save.")[0].removeprefix("base_model.model.") for name, p in lora.named_parameters() if p.requires_grad and "lora_" not in name}
+    assert trained_in_full == head
     probe = apply_finetune(make_cfg("finetune=linear_probe").finetune, small_model(family), total_steps=10)
-    assert {name.split(".")[0] for name, p in probe.named_parameters() if p.requires_grad} == head
+    trained = [name for name, p in probe.named_parameters() if p.requires_grad]
+    assert all(any(name.startswith(h + ".") for h in head) for name in trained)  # nothing but the head
+    assert all(any(name.startswith(h + ".") for name in trained) for h in head)  # all of it
     assert all(m.p == 0 for m in probe.base_model.modules() if isinstance(m, torch.nn.Dropout))  # fixed features
     all_params, trainable = count_parameters(probe)
     assert all_params == sum(p.numel() for p in small_model(family).parameters()) and 0 < trainable < all_params
