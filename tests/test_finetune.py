@@ -5,9 +5,7 @@ directories are then read back: parameter counts, frozen encoder, adapter checkp
 from __future__ import annotations
 
 import csv
-import json
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from transformers import (
     RobertaConfig,
     RobertaForSequenceClassification,
 )
-from wandb.proto.wandb_internal_pb2 import Record
+from wandb_files import offline_runs
 
 from src.checkpoint import complete_checkpoints, load_best, save_best
 from src.config import Config, UserError, validate
@@ -104,30 +102,10 @@ def test_each_method_trains_the_tiny_model_in_a_sweep(runs, method):
         assert (best / "model.safetensors").is_file()
 
 
-def wandb_summary(run_dir: Path) -> dict:
-    """The summary of a W&B offline run, read back from its log (wandb ships no reader): a 7-byte file header,
-    then 32 KiB blocks of records, each with a 7-byte header (CRC-32, length, type: FULL, or FIRST, MIDDLE..., LAST)."""
-    (log,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
-    data, pos, pending, summary = log.read_bytes(), 7, b"", {}
-    while pos + 7 <= len(data):
-        if 32768 - pos % 32768 < 7:  # a block's zero padding
-            pos += 32768 - pos % 32768
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if kind == 0:
-            break
-        pending, pos = pending + data[pos + 7 : pos + 7 + length], pos + 7 + length
-        if kind in (1, 4):  # FULL, LAST
-            record = Record.FromString(pending)
-            pending = b""
-            if record.HasField("summary"):
-                summary.update({item.key: json.loads(item.value_json) for item in record.summary.update})
-    return summary
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_wandb_summary_holds_the_method_and_its_parameter_counts(runs, method):
-    summary = wandb_summary(runs[method])
+    (run,) = offline_runs(runs[method])
+    summary = run.summary
     assert summary["finetune"] == method
     assert (summary["num_parameters"], summary["trainable_parameters"]) == PARAMETERS[method]
 
