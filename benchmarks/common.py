@@ -40,20 +40,25 @@ def build(cfg):
     return tokenizer, data, load_model(cfg.model, cfg.task, tokenizer)
 
 
-def run_ours(cfg, run_dir: Path) -> float:
-    """Train with src.loop.train; returns its training samples/s (evaluation excluded)."""
+def run_ours(cfg, run_dir: Path) -> list[float]:
+    """Train with src.loop.train; returns the wall time of every optimizer step after the first.
+
+    A step's time runs from the end of the step before to the end of this one (data loading, forward,
+    backward, clipping, optimizer and logging all count); it is read from the log call each step makes.
+    """
     from accelerate import Accelerator
 
     from src.loop import train
 
     tokenizer, data, model = build(cfg)
-    accelerator = Accelerator(cpu=True)
-    result = train(cfg, accelerator, model, tokenizer, data, run_dir, log=lambda metrics, step: None)
-    return result.train_samples_per_second
+    step_ends = []
+    record = lambda metrics, step: step_ends.append(time.perf_counter()) if "train/loss" in metrics else None  # noqa: E731
+    train(cfg, Accelerator(cpu=True), model, tokenizer, data, run_dir, log=record)
+    return step_times(step_ends)
 
 
-def run_bare(cfg, steps: int) -> float:
-    """The floor: a bare PyTorch loop over the same batches, model, optimizer and schedule."""
+def run_bare(cfg, steps: int) -> list[float]:
+    """The floor: a bare PyTorch loop over the same batches, model, optimizer and schedule; step times as run_ours."""
     import torch
     from transformers import get_scheduler
 
@@ -63,7 +68,7 @@ def run_bare(cfg, steps: int) -> float:
     optimizer = build_optimizer(cfg, model)
     scheduler = get_scheduler(SCHEDULERS[cfg.scheduler.name], optimizer, num_warmup_steps=round(cfg.scheduler.warmup_ratio * steps), num_training_steps=steps)
     model.train()
-    samples, started = 0, time.perf_counter()
+    step_ends = []
     for step, batch in enumerate(data.train):
         if step == steps:
             break
@@ -75,8 +80,13 @@ def run_bare(cfg, steps: int) -> float:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         loss.item()
-        samples += batch["labels"].shape[0]
-    return samples / (time.perf_counter() - started)
+        step_ends.append(time.perf_counter())
+    return step_times(step_ends)
+
+
+def step_times(step_ends: list[float]) -> list[float]:
+    # the first step has no start mark of its own (and pays one-off warm-up costs on every side alike)
+    return [end - start for start, end in zip(step_ends, step_ends[1:])]
 
 
 def machine() -> str:

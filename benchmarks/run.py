@@ -1,14 +1,16 @@
 """`make bench`: speed ratios measured inside one run, on the same model, data and batches.
 
 This machine is shared and noisy, so only ratios between measurements taken side by side mean
-anything; each pair is measured alternately and the median ratio is reported. Results go to
-BENCHMARKS.md. Run: python -m benchmarks.run [--steps N] [--rounds R]
+anything: the two sides of a throughput ratio run in turn, several rounds, on the same batches,
+and each step's fastest repeat counts (see `alternate`). Results go to BENCHMARKS.md.
+Run: python -m benchmarks.run [--steps N] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -17,38 +19,59 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import GLUE_DIR, ROOT, build, machine, make_cfg, python, run_bare, run_ours, timed_subprocess
+from benchmarks.common import GLUE_DIR, ROOT, build, machine, make_cfg, python, run_bare, run_ours, step_times, timed_subprocess
 
 MODEL = "minilm-l6"
 
 
-def alternate(measure_a, measure_b, rounds: int) -> tuple[float, float, float]:
-    """Median of a/b over `rounds` alternating pairs; also the median a and b."""
-    a_values, b_values = [], []
-    for _ in range(rounds):
-        a_values.append(measure_a())
-        b_values.append(measure_b())
-    ratios = [a / b for a, b in zip(a_values, b_values)]
-    return statistics.median(ratios), statistics.median(a_values), statistics.median(b_values)
+def alternate(measure_a, measure_b, rounds: int, batch_size: int) -> tuple[float, float, float, float]:
+    """Throughput ratio a/b from `rounds` runs of each side, taken side by side.
+
+    Every run of a side trains on the same batches, so step k of one round repeats step k of the
+    others: the fastest of its repeats is that step's time with the machine's noise (other
+    tenants, a stray collection) filtered out, and throughput is batch_size * steps / the sum of
+    those times. The order flips every round (a b, b a, ...) so neither side always runs first.
+    Returns (ratio, a samples/s, b samples/s, median ratio of whole runs, unfiltered).
+    """
+    a_runs, b_runs = [], []
+    for round_ in range(rounds):
+        if round_ % 2:
+            b_runs.append(measure_b())
+            a_runs.append(measure_a())
+        else:
+            a_runs.append(measure_a())
+            b_runs.append(measure_b())
+
+    def throughput(step_times: list[float]) -> float:
+        return batch_size * len(step_times) / sum(step_times)
+
+    a, b = (throughput([min(repeats) for repeats in zip(*runs)]) for runs in (a_runs, b_runs))
+    whole_runs = statistics.median(throughput(x) / throughput(y) for x, y in zip(a_runs, b_runs))
+    return a / b, a, b, whole_runs
+
+
+def detail(a: float, b: float, whole_runs: float) -> str:
+    return f"{a:.1f} vs {b:.1f} samples/s; whole runs, unfiltered: {whole_runs:.3f}"
 
 
 def loop_overrides(task: str, steps: int, *extra: str) -> list[str]:
     # no mid-run evaluation or checkpoint: the loop itself is measured (its final evaluation is excluded from samples/s)
-    return [f"task={task}", f"model={MODEL}", f"trainer.max_steps={steps}", "trainer.save_best=false", "trainer.checkpoint_every_steps=0", "data.max_eval_samples=16", *extra]
+    # log_every_steps=1: each step's log call marks its end (benchmarks.common.run_ours)
+    return [f"task={task}", f"model={MODEL}", f"trainer.max_steps={steps}", "trainer.log_every_steps=1", "trainer.save_best=false", "trainer.checkpoint_every_steps=0", "data.max_eval_samples=16", *extra]
 
 
 def bench_loop_vs_bare(steps: int, rounds: int, tmp: Path) -> dict:
     cfg = make_cfg(*loop_overrides("cola", steps, "data.group_by_length=false"))
-    ratio, ours, bare = alternate(lambda: run_ours(cfg, tmp / f"a{time.time_ns()}"), lambda: run_bare(cfg, steps), rounds)
-    return {"name": "a. src.train loop / bare PyTorch loop (CoLA, same batches, no length grouping)", "ratio": ratio, "detail": f"{ours:.1f} vs {bare:.1f} samples/s", "target": ">= 0.95"}
+    ratio, ours, bare, whole_runs = alternate(lambda: run_ours(cfg, tmp / f"a{time.time_ns()}"), lambda: run_bare(cfg, steps), rounds, cfg.trainer.batch_size)
+    return {"name": "a. src.train loop / bare PyTorch loop (CoLA, same batches, no length grouping)", "ratio": ratio, "detail": detail(ours, bare, whole_runs), "target": ">= 0.95"}
 
 
 def bench_grouping_vs_padding(task: str, steps: int, rounds: int, tmp: Path) -> dict:
     grouped = make_cfg(*loop_overrides(task, steps))
     padded = make_cfg(*loop_overrides(task, steps, "data.group_by_length=false", "data.pad_to_max_length=true"))
-    ratio, fast, slow = alternate(lambda: run_ours(grouped, tmp / f"g{time.time_ns()}"), lambda: run_ours(padded, tmp / f"p{time.time_ns()}"), rounds)
+    ratio, fast, slow, whole_runs = alternate(lambda: run_ours(grouped, tmp / f"g{time.time_ns()}"), lambda: run_ours(padded, tmp / f"p{time.time_ns()}"), rounds, grouped.trainer.batch_size)
     target = ">= 8" if task == "cola" else "(reported)"
-    return {"name": f"b. length grouping + dynamic padding / padding to 128 ({task})", "ratio": ratio, "detail": f"{fast:.1f} vs {slow:.1f} samples/s", "target": target}
+    return {"name": f"b. length grouping + dynamic padding / padding to 128 ({task})", "ratio": ratio, "detail": detail(fast, slow, whole_runs), "target": target}
 
 
 def bench_cached_data(task: str) -> dict:
@@ -94,9 +117,18 @@ def bench_memory(steps: int, tmp: Path) -> dict:
     return {"name": "e. peak resident memory, src.train / bare loop", "ratio": ours / bare, "detail": f"{ours:.0f} MB vs {bare:.0f} MB", "target": "<= 1.1"}
 
 
-def run_hf_trainer(cfg, steps: int, out_dir: Path) -> float:
-    """transformers' own Trainer, with length grouping and dynamic padding, on the same data and hyperparameters."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+def run_hf_trainer(cfg, steps: int, out_dir: Path) -> list[float]:
+    """transformers' own Trainer, with length grouping and dynamic padding, on the same data and
+    hyperparameters; step times as benchmarks.common.run_ours. Seeded alike, its LengthGroupedSampler
+    draws the very batches of src.data.EpochSampler."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+
+    class StepEnds(TrainerCallback):
+        def __init__(self):
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
 
     tokenizer, data, model = build(cfg)
     train = data.train.dataset
@@ -121,31 +153,32 @@ def run_hf_trainer(cfg, steps: int, out_dir: Path) -> float:
     )
     lengths = data.train.sampler.lengths
     dataset = train.add_column("length", lengths).remove_columns(["idx"])
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer))
-    metrics = trainer.train().metrics
-    return metrics["train_samples_per_second"]
+    step_ends = StepEnds()
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[step_ends])
+    trainer.train()
+    return step_times(step_ends.ends)
 
 
 def bench_vs_hf_trainer(steps: int, rounds: int, tmp: Path) -> dict:
     cfg = make_cfg(*loop_overrides("cola", steps))
-    ratio, ours, hf = alternate(lambda: run_ours(cfg, tmp / f"o{time.time_ns()}"), lambda: run_hf_trainer(cfg, steps, tmp / f"hf{time.time_ns()}"), rounds)
-    return {"name": "f. src.train loop / Hugging Face Trainer (group_by_length, dynamic padding, CoLA)", "ratio": ratio, "detail": f"{ours:.1f} vs {hf:.1f} samples/s", "target": ">= 1.0"}
+    ratio, ours, hf, whole_runs = alternate(lambda: run_ours(cfg, tmp / f"o{time.time_ns()}"), lambda: run_hf_trainer(cfg, steps, tmp / f"hf{time.time_ns()}"), rounds, cfg.trainer.batch_size)
+    return {"name": "f. src.train loop / Hugging Face Trainer (group_by_length, dynamic padding, CoLA)", "ratio": ratio, "detail": detail(ours, hf, whole_runs), "target": ">= 1.0"}
 
 
 def _env() -> dict:
-    import os
-
     return {**os.environ, "GLUE_DIR": GLUE_DIR, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def write_markdown(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
+def write_markdown(rows: list[dict], args: argparse.Namespace, seconds: float, load: tuple[float, float]) -> str:
     lines = [
         "# Benchmarks",
         "",
         f"Measured by `make bench` (`python -m benchmarks.run --steps {args.steps} --rounds {args.rounds}`) on {time.strftime('%Y-%m-%d')}.",
         f"Machine: {machine()}. Model: {MODEL} (all-MiniLM-L6-v2, 22.7M parameters), batch size 32, fp32 on CPU.",
-        "Each ratio is the median over alternating measurements taken side by side in one run; absolute",
-        f"numbers are not comparable between runs on this shared machine. The whole run took {seconds / 60:.1f} minutes.",
+        "The two sides of a throughput ratio (a, b, f) ran in turn, each on the same batches every round; a step's",
+        "time is the fastest of its repeats, which filters out the noise of this shared machine (the unfiltered median",
+        "ratio of whole runs is in the detail column). Absolute numbers are not comparable between runs.",
+        f"The whole run took {seconds / 60:.1f} minutes; the machine's 1-minute load average was {load[0]:.2f} at its start and {load[1]:.2f} at its end.",
         "",
         "| measurement | value | detail | target |",
         "|---|---|---|---|",
@@ -156,11 +189,11 @@ def write_markdown(rows: list[dict], args: argparse.Namespace, seconds: float) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per throughput measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per ratio")
+    parser.add_argument("--steps", type=int, default=40, help="optimizer steps per throughput measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side per throughput ratio")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the results")
     args = parser.parse_args()
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -178,7 +211,7 @@ def main() -> None:
             for row in result if isinstance(result, list) else [result]:
                 print(f"{row['name']}: {row['ratio']:.3f} ({row['detail']}; target {row['target']})", flush=True)
                 rows.append(row)
-    Path(args.out).write_text(write_markdown(rows, args, time.perf_counter() - started))
+    Path(args.out).write_text(write_markdown(rows, args, time.perf_counter() - started, (load_at_start, os.getloadavg()[0])))
     print(f"written to {args.out}; peak memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", file=sys.stderr)
 
 

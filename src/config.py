@@ -89,6 +89,7 @@ class OptimizerConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     momentum: float = 0.9
+    fused: bool = True  # torch's fused single-kernel update (CPU and CUDA) instead of its per-tensor loop
 
 
 @dataclass

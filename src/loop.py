@@ -92,9 +92,9 @@ def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
             (no_decay if any(nd in name for nd in NO_DECAY) else decay).append(param)
     groups = [{"params": decay, "weight_decay": opt.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if opt.name == "adamw":
-        return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
+        return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=opt.fused)
     if opt.name == "sgd":
-        return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum)
+        return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, fused=opt.fused)
     raise UserError(f"unknown optimizer {opt.name!r}: choose adamw or sgd")
 
 
