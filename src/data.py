@@ -16,7 +16,6 @@ from pathlib import Path
 
 import datasets
 import torch
-from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -158,8 +157,8 @@ def _hub_dataset_cached(hub_name: str) -> bool:
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     if tokenizer.is_fast:
-        # each call sets truncation/padding on the backend: they are call arguments, not identity
-        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        # truncation and padding are call arguments, not identity: every call sets them on the backend anew
+        backend = tokenizer.backend_tokenizer
         backend.no_truncation()
         backend.no_padding()
         state = backend.to_str()
