@@ -213,7 +213,9 @@ def main() -> None:
             for row in result if isinstance(result, list) else [result]:
                 print(f"{row['name']}: {row['ratio']:.3f} ({row['detail']}; target {row['target']})", flush=True)
                 rows.append(row)
-    Path(args.out).write_text(write_markdown(rows, args, time.perf_counter() - started, (load_at_start, os.getloadavg()[0])))
+    out = Path(args.out)
+    notes = (out.read_text() if out.is_file() else "").partition("\n## Notes")  # hand-written notes below the table survive a rerun
+    out.write_text(write_markdown(rows, args, time.perf_counter() - started, (load_at_start, os.getloadavg()[0])) + "".join(notes[1:]))
     print(f"written to {args.out}; peak memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", file=sys.stderr)
 
 
