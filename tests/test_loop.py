@@ -1,10 +1,14 @@
-"""The loop's speed choices keep torch's maths: fused optimizers and clipping only when over the limit."""
+"""The loop's speed choices keep torch's maths (fused optimizers, clipping only over the limit), and mixed precision on CPU."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from accelerate import Accelerator
+from conftest import read_metrics, run_train
+from safetensors.torch import load_file
 
 from src.loop import build_optimizer, clip_gradients
 from src.model import load_model
@@ -58,3 +62,22 @@ def test_clip_gradients_equals_torch_clip_grad_norm(tiny_model, max_norm):
         torch.testing.assert_close(ours, theirs)
     clipped_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads[0]]))
     assert clipped_norm <= max_norm * 1.0001 if norm > max_norm else torch.isclose(clipped_norm, norm)
+
+
+def test_bf16_autocast_trains_on_cpu_and_keeps_fp32_weights(tmp_path, cache_dir):
+    run_dir = tmp_path / "bf16"
+    out = run_train(
+        "task=sst2", "model=tiny", "logger=none", "hardware=cpu", "hardware.mixed_precision=bf16", "data.max_train_samples=256", "data.max_eval_samples=100",
+        "trainer.max_steps=12", "trainer.batch_size=16", "optimizer.lr=2e-3", f"data.cache_dir={cache_dir}", f"output_dir={run_dir}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    assert metrics["steps"] == 12 and math.isfinite(metrics["best"]["accuracy"])
+    weights = load_file(run_dir / "checkpoint-best" / "model.safetensors")
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}  # autocast computes in bf16, the weights stay fp32
+
+
+def test_fp16_on_cpu_is_refused_with_one_line(tmp_path):
+    out = run_train("model=tiny", "logger=none", "hardware=cpu", "hardware.mixed_precision=fp16", f"output_dir={tmp_path / 'fp16'}")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU"
