@@ -20,6 +20,7 @@ from sklearn.metrics import confusion_matrix
 
 from src.config import Config, TaskConfig
 from src.loop import EvalResult
+from src.outputs import write_dev_outputs, write_json
 from src.tracking import Tracker
 
 
@@ -43,6 +44,19 @@ def prediction_rows(cfg: Config, examples: datasets.Dataset, result: EvalResult)
     for text, label, pred in zip(example_texts(cfg.task, examples), result.labels[""], result.predictions[""]):
         rows.append([text, float(label), float(pred)] if cfg.task.is_regression else [text, names[int(label)], names[int(pred)]])
     return rows
+
+
+def publish_results(run_dir: Path, cfg: Config, evaluation: EvalResult, dev_examples: dict[str, datasets.Dataset], metrics: dict, tracker: Tracker, summary: dict) -> str:
+    """What a finished run or evaluation leaves: predictions_dev*.tsv, the class reports, the error analysis and
+    metrics.json in run_dir; in W&B the best dev metrics and `summary`, the predictions table and the error
+    analysis. Returns the class reports' text."""
+    report = write_dev_outputs(run_dir, cfg, evaluation)
+    analyses = write_error_analysis(run_dir, cfg, evaluation, dev_examples)
+    write_json(run_dir / "metrics.json", metrics)
+    tracker.summary({f"best/{k}": v for k, v in evaluation.metrics.items()} | {"main_metric": metrics["main_metric_value"], "num_parameters": metrics["num_parameters"]} | summary)
+    tracker.log_predictions(prediction_rows(cfg, dev_examples[""], evaluation), ["text", "label", "prediction"])
+    log_error_analysis(tracker, analyses)
+    return report
 
 
 def write_error_analysis(run_dir: Path, cfg: Config, result: EvalResult, dev_examples: dict[str, datasets.Dataset]) -> list[SplitAnalysis]:

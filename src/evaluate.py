@@ -112,11 +112,11 @@ def align_head(model: torch.nn.Module, task: TaskConfig) -> torch.nn.Module:
 
 def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source_run: Path | None, out_dir: Path, overrides: list[str]) -> dict:
     """Evaluate on dev (and predict test with predict=true); write out_dir; returns metrics.json's content."""
-    from src.analysis import log_error_analysis, prediction_rows, write_error_analysis
+    from src.analysis import publish_results
     from src.data import build_dev_data, raw_split_sources, tokenizer_fingerprint
     from src.loop import evaluate
     from src.model import check_max_length, load_trained
-    from src.outputs import class_reports, prepare_run_dir, write_config, write_dev_outputs, write_json
+    from src.outputs import metrics_record, prepare_run_dir, write_config
     from src.submission import check_test_files, submission_dir, write_submission
     from src.tracking import start_tracker
 
@@ -144,43 +144,31 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
     except BaseException as e:
         tracker.fail((str(e).splitlines() or [type(e).__name__])[0])
         raise
-    main_metric = cfg.task.main_metric
-    metrics = {
-        "status": "completed",
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "model_name_or_path": cfg.model.name_or_path,
-        "checkpoint": checkpoint,
-        "seed": cfg.seed,
-        "main_metric": main_metric,
-        "main_metric_value": result.metrics[main_metric],
-        "best": result.metrics,
-        "best_step": 0,
-        "final": result.metrics,
+    metrics = metrics_record(
+        cfg,
+        result,
+        checkpoint=checkpoint,
+        best_step=0,
+        final=result.metrics,
         # the protocol that chose this checkpoint; unknown for a model trained elsewhere
-        "selection_split": source_metrics.get("selection_split"),
-        "selection": source_metrics.get("selection"),
-        "steps": 0,
-        "train_samples": 0,
-        "train_samples_per_second": 0.0,
-        "train_runtime_s": 0.0,
-        "total_runtime_s": time.perf_counter() - started,
-        "time_to_first_step_s": None,  # nothing trained
-        "num_parameters": num_parameters,
-        "trainable_parameters": 0,
-        "classification_report": class_reports(cfg, result.labels, result.predictions),
-        "history": [{"step": 0, "epoch": 0.0, **result.metrics}],
-        "overrides": overrides,
-    } | ({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {})
+        selection_split=source_metrics.get("selection_split"),
+        selection=source_metrics.get("selection"),
+        steps=0,
+        train_samples=0,
+        train_samples_per_second=0.0,
+        train_runtime_s=0.0,
+        total_runtime_s=time.perf_counter() - started,
+        time_to_first_step_s=None,  # nothing trained
+        num_parameters=num_parameters,
+        trainable_parameters=0,
+        history=[{"step": 0, "epoch": 0.0, **result.metrics}],
+        overrides=overrides,
+        **({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {}),
+    )
     if accelerator.is_main_process:
-        write_dev_outputs(out_dir, cfg, result)
-        analyses = write_error_analysis(out_dir, cfg, result, dev_examples)
-        write_json(out_dir / "metrics.json", metrics)
-        log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
         tracker.log({f"eval/{k}": v for k, v in result.metrics.items()}, 0)
-        tracker.summary({f"best/{k}": v for k, v in result.metrics.items()} | {"main_metric": result.metrics[main_metric], "num_parameters": num_parameters})
-        tracker.log_predictions(prediction_rows(cfg, dev_examples[""], result), ["text", "label", "prediction"])
-        log_error_analysis(tracker, analyses)
+        publish_results(out_dir, cfg, result, dev_examples, metrics, tracker, summary={})
+        log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
     tracker.finish()
     return metrics
 

@@ -65,6 +65,23 @@ def write_config(run_dir: Path, plain_config: dict) -> None:
     (run_dir / "config.yaml").write_text(yaml.safe_dump(plain_config, sort_keys=False))
 
 
+def metrics_record(cfg: Config, evaluation: EvalResult, **fields) -> dict:
+    """metrics.json of a training run or an evaluation: what was evaluated, its dev metrics (`best`, from
+    `evaluation`), then `fields`: how it was trained and selected (src.train; zeros for src.evaluate)."""
+    return {
+        "status": "completed",
+        "task": cfg.task.name,
+        "model": cfg.model.name,
+        "model_name_or_path": cfg.model.name_or_path,
+        "seed": cfg.seed,
+        "main_metric": cfg.task.main_metric,
+        "main_metric_value": evaluation.metrics[cfg.task.main_metric],
+        "best": evaluation.metrics,
+        **fields,
+        "classification_report": class_reports(cfg, evaluation.labels, evaluation.predictions),
+    }
+
+
 def write_predictions(path: Path, predictions: np.ndarray, labels: np.ndarray, is_regression: bool) -> None:
     """index<TAB>label<TAB>prediction, one row per dev example in file order (label ids as the Hub's GLUE)."""
     lines = ["index\tlabel\tprediction"]

@@ -53,12 +53,12 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
     import psutil
     from accelerate.utils import broadcast_object_list, set_seed
 
-    from src.analysis import log_error_analysis, prediction_rows, write_error_analysis
+    from src.analysis import publish_results
     from src.data import build_data
     from src.finetune import apply_finetune, count_parameters
     from src.loop import count_steps, train
     from src.model import check_max_length, load_model, load_tokenizer, load_trained
-    from src.outputs import class_reports, write_dev_outputs, write_json
+    from src.outputs import metrics_record
     from src.submission import check_test_files, submission_dir, write_submission
 
     started = time.perf_counter()
@@ -85,43 +85,31 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
         write_submission(cfg, accelerator, accelerator.prepare(best_model), best_tokenizer, submission_dir(cfg, run_dir))
 
     main_metric = cfg.task.main_metric
-    best_eval = result.best_eval
-    metrics = {
-        "status": "completed",
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "model_name_or_path": cfg.model.name_or_path,
-        "finetune": cfg.finetune.name,
-        "seed": cfg.seed,
-        "main_metric": main_metric,
-        "main_metric_value": result.best[main_metric],
-        "best": result.best,
-        "best_step": result.best_step,
-        "final": result.final,
-        "selection_split": cfg.data.selection_split,
-        "selection": result.selection,
-        "steps": result.steps,
-        "train_samples": result.train_samples,
-        "train_samples_per_second": result.train_samples_per_second,
-        "train_runtime_s": result.train_runtime_s,
-        "total_runtime_s": time.perf_counter() - started,
-        "time_to_first_step_s": result.first_step_at - psutil.Process().create_time(),  # from process launch
-        "num_parameters": num_parameters,
-        "trainable_parameters": trainable_parameters,
-        "classification_report": class_reports(cfg, best_eval.labels, best_eval.predictions),
-        "history": result.history,
-        "overrides": list(HydraConfig.get().overrides.task),
-    }
+    metrics = metrics_record(
+        cfg,
+        result.best_eval,
+        finetune=cfg.finetune.name,
+        best_step=result.best_step,
+        final=result.final,
+        selection_split=cfg.data.selection_split,
+        selection=result.selection,
+        steps=result.steps,
+        train_samples=result.train_samples,
+        train_samples_per_second=result.train_samples_per_second,
+        train_runtime_s=result.train_runtime_s,
+        total_runtime_s=time.perf_counter() - started,
+        time_to_first_step_s=result.first_step_at - psutil.Process().create_time(),  # from process launch
+        num_parameters=num_parameters,
+        trainable_parameters=trainable_parameters,
+        history=result.history,
+        overrides=list(HydraConfig.get().overrides.task),
+    )
     if accelerator.is_main_process:
-        report = write_dev_outputs(run_dir, cfg, best_eval)
-        analyses = write_error_analysis(run_dir, cfg, best_eval, data.dev_raw)
-        write_json(run_dir / "metrics.json", metrics)
+        summary = {"trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second}
+        report = publish_results(run_dir, cfg, result.best_eval, data.dev_raw, metrics, tracker, summary)
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")
-        tracker.summary({f"best/{k}": v for k, v in result.best.items()} | {"main_metric": result.best[main_metric], "num_parameters": num_parameters, "trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second})
-        tracker.log_predictions(prediction_rows(cfg, data.dev_raw[""], best_eval), ["text", "label", "prediction"])
-        log_error_analysis(tracker, analyses)
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
     accelerator.end_training()  # shuts down the process group under DDP
