@@ -54,7 +54,7 @@ def publish_results(run_dir: Path, cfg: Config, evaluation: EvalResult, dev_exam
     analyses = write_error_analysis(run_dir, cfg, evaluation, dev_examples)
     write_json(run_dir / "metrics.json", metrics)
     tracker.summary({f"best/{k}": v for k, v in evaluation.metrics.items()} | {"main_metric": metrics["main_metric_value"], "num_parameters": metrics["num_parameters"]} | summary)
-    tracker.log_predictions(prediction_rows(cfg, dev_examples[""], evaluation), ["text", "label", "prediction"])
+    tracker.log_table("eval/predictions", ["text", "label", "prediction"], prediction_rows(cfg, dev_examples[""], evaluation))
     log_error_analysis(tracker, analyses)
     return report
 

@@ -29,9 +29,6 @@ class Tracker:
     def summary(self, values: dict[str, Any]) -> None:
         pass
 
-    def log_predictions(self, rows: list[list], columns: list[str]) -> None:
-        pass
-
     def log_model(self, checkpoint_dir: Path, name: str) -> None:
         pass
 
@@ -110,9 +107,6 @@ class WandbTracker(Tracker):
 
     def summary(self, values: dict[str, Any]) -> None:
         self.run.summary.update(values)
-
-    def log_predictions(self, rows: list[list], columns: list[str]) -> None:
-        self.run.log({"eval/predictions": self.wandb.Table(columns=columns, data=rows)})
 
     def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
         self.run.log({key: self.wandb.Table(columns=columns, data=rows)})
