@@ -8,6 +8,8 @@ import json
 import logging
 import time
 
+import pytest
+import wandb
 import yaml
 from conftest import read_metrics, run_train
 from wandb_files import offline_runs
@@ -18,21 +20,23 @@ from src.tracking import WandbTracker
 LOCAL_ONLY = {"WANDB_BASE_URL": "http://127.0.0.1:9"}  # nothing listens there: W&B is unreachable
 
 
-def _no_wandb_credentials(monkeypatch, tmp_path) -> None:
+@pytest.fixture
+def no_wandb_credentials(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, no ~/.config/wandb
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     for key, value in LOCAL_ONLY.items():
         monkeypatch.setenv(key, value)
+    yield
+    wandb.teardown()  # wandb keeps the settings it read from this environment: later tests in this process must not inherit them
 
 
 def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "src.tracking"]
 
 
-def test_without_a_key_it_runs_offline_with_one_warning_and_never_prompts(make_cfg, monkeypatch, tmp_path, caplog):
-    _no_wandb_credentials(monkeypatch, tmp_path)
+def test_without_a_key_it_runs_offline_with_one_warning_and_never_prompts(make_cfg, no_wandb_credentials, tmp_path, caplog):
     cfg = make_cfg("logger=wandb", "model=tiny", "task=rte")
     tracker = WandbTracker(cfg, to_plain_dict(cfg), tmp_path / "run", group=None)
     tracker.log({"eval/accuracy": 0.75}, step=3)
@@ -42,8 +46,7 @@ def test_without_a_key_it_runs_offline_with_one_warning_and_never_prompts(make_c
     assert run.exit_code == 0 and run.history[0]["eval/accuracy"] == 0.75 and run.history[0]["train/global_step"] == 3
 
 
-def test_unreachable_online_wandb_continues_offline_with_one_warning(make_cfg, monkeypatch, tmp_path, caplog):
-    _no_wandb_credentials(monkeypatch, tmp_path)
+def test_unreachable_online_wandb_continues_offline_with_one_warning(make_cfg, no_wandb_credentials, monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)  # a key, so the run tries to go online
     cfg = make_cfg("logger=wandb", "logger.mode=online", "logger.init_timeout_s=2", "model=tiny", "task=rte")
     started = time.perf_counter()
