@@ -105,14 +105,15 @@ def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_train: bool = T
     return {split: load() for split, (_, load) in raw_split_sources(task, glue_dir, with_train).items()}
 
 
-def load_test_split(task: TaskConfig, split: TestSplit, glue_dir: str | None) -> tuple[str, datasets.Dataset]:
-    """One unlabelled test split and its content key: task.text_fields + test_index (the id GLUE's server expects) + idx."""
+def test_split_source(task: TaskConfig, split: TestSplit, glue_dir: str | None) -> tuple[str, Callable[[], datasets.Dataset]]:
+    """One unlabelled test split as (content key, loader), as raw_split_sources gives the labelled ones; the loader's
+    columns: task.text_fields + test_index (the id GLUE's server expects) + idx."""
     if glue_dir is not None:
         path = test_file(task, split, glue_dir)
-        return _file_digest(path), _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task, labelled=False)))
+        return _file_digest(path), lambda: _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task, labelled=False)))
     hub_task = dataclasses.replace(task, hub_name=split.hub_name or task.hub_name)
     ds = _load_hub_splits(hub_task, {"test": split.hub_split})["test"].remove_columns("label")  # the Hub's test labels are all -1
-    return ds._fingerprint, ds.add_column("test_index", [str(i) for i in ds["idx"]])
+    return ds._fingerprint, lambda: ds.add_column("test_index", [str(i) for i in ds["idx"]])
 
 
 def test_file(task: TaskConfig, split: TestSplit, glue_dir: str) -> Path:

@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
 from src.config import Config, TaskConfig
-from src.data import eval_loader, load_test_split, test_file, tokenize, tokenizer_fingerprint
+from src.data import eval_loader, test_file, test_split_source, tokenize, tokenizer_fingerprint
 from src.loop import predict_logits
 
 
@@ -36,12 +36,12 @@ def write_submission(cfg: Config, accelerator: Accelerator, model: torch.nn.Modu
     model.eval()
     written, tokenizer_key = [], tokenizer_fingerprint(tokenizer)
     for split in cfg.task.test_splits:
-        key, examples = load_test_split(cfg.task, split, cfg.data.glue_dir)
-        tokenized = tokenize(key, lambda examples=examples: examples, cfg.task, tokenizer, tokenizer_key, cfg.model.max_length, cfg.data.cache_dir, "test-" + Path(split.file).stem)
+        key, load = test_split_source(cfg.task, split, cfg.data.glue_dir)  # a cached tokenization skips parsing the file
+        tokenized = tokenize(key, load, cfg.task, tokenizer, tokenizer_key, cfg.model.max_length, cfg.data.cache_dir, "test-" + Path(split.file).stem)
         logits, _ = predict_logits(accelerator, model, accelerator.prepare(eval_loader(cfg, tokenizer, tokenized)))
         if accelerator.is_main_process:
             path = out_dir / split.submission_file
-            write_submission_file(path, list(examples["test_index"]), format_predictions(cfg.task, logits))
+            write_submission_file(path, list(tokenized["test_index"]), format_predictions(cfg.task, logits))
             written.append(path)
     return written
 
