@@ -29,7 +29,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from src.config import Config, TaskConfig, UserError, register_schema, to_plain_dict, validate
-from src.outputs import record_failure, write_status
+from src.outputs import failure_line, record_failure, write_status
 from src.train import CONF_DIR, check_group_choices, make_accelerator
 
 log = logging.getLogger("basebench")
@@ -114,6 +114,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
     """Evaluate on dev (and predict test with predict=true); write out_dir; returns metrics.json's content."""
     from src.analysis import publish_results
     from src.data import build_dev_data, raw_split_sources, tokenizer_fingerprint
+    from src.finetune import count_parameters
     from src.loop import evaluate
     from src.model import check_max_length, load_trained
     from src.outputs import metrics_record, prepare_run_dir, write_config
@@ -132,7 +133,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
     check_max_length(cfg.model, model)
     model = align_head(model, cfg.task)
     dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False), tokenizer_fingerprint(tokenizer))
-    num_parameters = sum(p.numel() for p in model.parameters())
+    num_parameters, _ = count_parameters(model)
     model = accelerator.prepare(model)
     source_metrics = _read_json(source_run / "metrics.json") if source_run is not None else {}
 
@@ -141,34 +142,34 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         result = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in dev_loaders.items()})
         if cfg.predict:
             write_submission(cfg, accelerator, model, tokenizer, submission_dir(cfg, out_dir))
+        metrics = metrics_record(
+            cfg,
+            result,
+            checkpoint=checkpoint,
+            best_step=0,
+            final=result.metrics,
+            # the protocol that chose this checkpoint; unknown for a model trained elsewhere
+            selection_split=source_metrics.get("selection_split"),
+            selection=source_metrics.get("selection"),
+            steps=0,
+            train_samples=0,
+            train_samples_per_second=0.0,
+            train_runtime_s=0.0,
+            total_runtime_s=time.perf_counter() - started,
+            time_to_first_step_s=None,  # nothing trained
+            num_parameters=num_parameters,
+            trainable_parameters=0,
+            history=[{"step": 0, "epoch": 0.0, **result.metrics}],
+            overrides=overrides,
+            **({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {}),
+        )
+        if accelerator.is_main_process:
+            tracker.log({f"eval/{k}": v for k, v in result.metrics.items()}, 0)
+            publish_results(out_dir, cfg, result, dev_examples, metrics, tracker, summary={})
+            log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
     except BaseException as e:
-        tracker.fail((str(e).splitlines() or [type(e).__name__])[0])
+        tracker.fail(failure_line(e))
         raise
-    metrics = metrics_record(
-        cfg,
-        result,
-        checkpoint=checkpoint,
-        best_step=0,
-        final=result.metrics,
-        # the protocol that chose this checkpoint; unknown for a model trained elsewhere
-        selection_split=source_metrics.get("selection_split"),
-        selection=source_metrics.get("selection"),
-        steps=0,
-        train_samples=0,
-        train_samples_per_second=0.0,
-        train_runtime_s=0.0,
-        total_runtime_s=time.perf_counter() - started,
-        time_to_first_step_s=None,  # nothing trained
-        num_parameters=num_parameters,
-        trainable_parameters=0,
-        history=[{"step": 0, "epoch": 0.0, **result.metrics}],
-        overrides=overrides,
-        **({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {}),
-    )
-    if accelerator.is_main_process:
-        tracker.log({f"eval/{k}": v for k, v in result.metrics.items()}, 0)
-        publish_results(out_dir, cfg, result, dev_examples, metrics, tracker, summary={})
-        log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
     tracker.finish()
     return metrics
 

@@ -40,9 +40,14 @@ def write_status(run_dir: Path, status: str, error: str | None = None) -> None:
         pass
 
 
+def failure_line(error: BaseException) -> str:
+    """The one line status.json and W&B give a failure: a UserError's message, else the exception's type and first line."""
+    return str(error).splitlines()[0] if isinstance(error, UserError) else f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+
+
 def record_failure(run_dir: Path, error: BaseException) -> str:
-    """status.json "failed" with the error's first line, which it returns; never over a finished run's files."""
-    line = str(error).splitlines()[0] if isinstance(error, UserError) else f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+    """status.json "failed" with the error's failure_line, which it returns; never over a finished run's files."""
+    line = failure_line(error)
     if not isinstance(error, SystemExit) and not (run_dir / "metrics.json").exists():
         write_status(run_dir, "failed", error=line)
     return line

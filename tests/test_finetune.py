@@ -33,6 +33,7 @@ from wandb_files import offline_runs
 from src.checkpoint import complete_checkpoints, load_best, save_best
 from src.config import Config, UserError, validate
 from src.data import build_data
+from src.evaluate import main as evaluate_main
 from src.finetune import apply_finetune, count_parameters
 from src.loop import evaluate
 from src.model import load_model, load_trained
@@ -108,6 +109,14 @@ def test_wandb_summary_holds_the_method_and_its_parameter_counts(runs, method):
     summary = run.summary
     assert summary["finetune"] == method
     assert (summary["num_parameters"], summary["trainable_parameters"]) == PARAMETERS[method]
+
+
+def test_src_evaluate_counts_a_lora_checkpoint_as_training_did(runs, tmp_path, cache_dir, glue_dir):
+    # peft's frozen copy of the head it trains (original_module) is not counted twice; an AdaLoRA checkpoint would
+    # differ from training's count for a real reason: its adapters are saved at their final, pruned ranks
+    out = tmp_path / "eval"
+    evaluate_main([str(runs["lora"]), "logger=none", f"output_dir={out}", "data.max_eval_samples=50", f"data.cache_dir={cache_dir}", f"data.glue_dir={glue_dir}"])
+    assert read_metrics(out)["num_parameters"] == read_metrics(runs["lora"])["num_parameters"] == PARAMETERS["lora"][0]
 
 
 def test_linear_probe_changes_no_encoder_weight(runs, tiny_tokenizer):
