@@ -69,7 +69,6 @@ class TrainState:
 
 @dataclass
 class TrainResult:
-    best: dict[str, float]  # dev metrics of the selected checkpoint
     final: dict[str, float] | None  # dev metrics at the last evaluation (None when dev is held out from selection)
     selection: dict[str, float]  # selection-split metrics at the best evaluation
     best_step: int
@@ -79,6 +78,11 @@ class TrainResult:
     train_runtime_s: float
     history: list[dict]
     first_step_at: float  # wall-clock time (time.time()) when this process finished its first optimizer step
+
+    @property
+    def best(self) -> dict[str, float]:
+        """Dev metrics of the selected checkpoint."""
+        return self.best_eval.metrics
 
     @property
     def train_samples_per_second(self) -> float:
@@ -238,7 +242,7 @@ def train(
                     log(entry, state.step)
                 evaluate_now = tr.eval_every_steps and state.step % tr.eval_every_steps == 0 and state.step < total_steps
                 checkpoint_now = evaluate_now or (tr.checkpoint_every_steps and state.step % tr.checkpoint_every_steps == 0 and state.step < total_steps)
-                if evaluate_now or checkpoint_now:
+                if checkpoint_now:
                     state.train_time_s += time.perf_counter() - t0
                     if evaluate_now:
                         run_eval()
@@ -261,7 +265,6 @@ def train(
         log({f"eval/{k}": v for k, v in dev_eval.metrics.items()}, state.step)
         final = None
     return TrainResult(
-        best=dev_eval.metrics,
         final=final,
         selection=state.best,
         best_step=state.best_step,
