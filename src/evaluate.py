@@ -24,12 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 import yaml
 from hydra import compose, initialize_config_dir
 
-from src.config import Config, TaskConfig, UserError, register_schema, to_plain_dict, validate
-from src.outputs import failure_line, record_failure, write_status
+from src.config import Config, UserError, register_schema, to_plain_dict, validate
 from src.train import CONF_DIR, check_group_choices, make_accelerator
 
 log = logging.getLogger("basebench")
@@ -77,47 +75,14 @@ def default_output_dir(cfg: Config) -> Path:
     return EVAL_ROOT / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}_{cfg.task.name}_{model}"
 
 
-class ReorderedLabels(torch.nn.Module):
-    """Puts a head's logits in the task's label order."""
-
-    def __init__(self, model: torch.nn.Module, order: list[int]):
-        super().__init__()
-        self.model = model
-        self.register_buffer("order", torch.tensor(order), persistent=False)
-
-    def forward(self, **inputs):
-        output = self.model(**inputs)
-        output.logits = output.logits[:, self.order]
-        return output
-
-
-def align_head(model: torch.nn.Module, task: TaskConfig) -> torch.nn.Module:
-    """Check that the head fits the task. A head that names the task's labels in another order
-    (roberta-large-mnli: CONTRADICTION, NEUTRAL, ENTAILMENT) is read in the task's order."""
-    outputs = model.config.num_labels
-    if outputs != task.num_labels:
-        raise UserError(f"the model's head has {outputs} output(s) but {task.name} needs {task.num_labels}: is it a {task.name} model?")
-    if task.is_regression:
-        return model
-    names = [str(model.config.id2label[i]).lower() for i in range(outputs)]
-    wanted = [name.lower() for name in task.label_names]
-    if names == wanted:
-        return model
-    if sorted(names) == sorted(wanted):
-        log.info(f"the head's labels are {names}: reordered to {task.name}'s {wanted}")
-        return ReorderedLabels(model, [names.index(name) for name in wanted])
-    log.warning(f"the head's labels {names} are not {task.name}'s {wanted}: read in {task.name}'s order")
-    return model
-
-
 def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source_run: Path | None, out_dir: Path, overrides: list[str]) -> dict:
     """Evaluate on dev (and predict test with predict=true); write out_dir; returns metrics.json's content."""
     from src.analysis import publish_results
     from src.data import build_dev_data, raw_split_sources, tokenizer_fingerprint
     from src.finetune import count_parameters
     from src.loop import evaluate
-    from src.model import check_max_length, load_trained
-    from src.outputs import metrics_record, prepare_run_dir, write_config
+    from src.model import align_head, check_max_length, load_trained
+    from src.outputs import failure_line, metrics_record, prepare_run_dir, write_config, write_status
     from src.submission import check_test_files, submission_dir, write_submission
     from src.tracking import start_tracker
 
@@ -183,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", help="a run directory, its checkpoint-best/, or a Hub id or local directory of a model with a classification head")
     parser.add_argument("overrides", nargs="*", help="config overrides, as for src.train: task=rte data.max_eval_samples=500 predict=true output_dir=DIR")
     args = parser.parse_args(argv)
+    from src.outputs import record_failure, write_status  # here: it imports sklearn, which --help does not need
+
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     is_main_process = os.environ.get("RANK", "0") == "0"
     out_dir = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import string
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from src.checkpoint import read_base_recipe
 from src.config import ModelConfig, TaskConfig, UserError
 from src.hub import require_hub
 
+log = logging.getLogger("basebench")
 hf_logging.disable_progress_bar()  # per-shard load/save bars; training has its own bar
 
 TINY_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -149,3 +151,36 @@ def _load_adapter_checkpoint(checkpoint_dir: Path) -> tuple[torch.nn.Module, Pre
     set_seed(seed)  # as src.train does before load_model: the tiny model's base weights come from the seed
     base = load_model(model_cfg, task_cfg, tokenizer)
     return PeftModel.from_pretrained(base, checkpoint_dir), tokenizer
+
+
+class ReorderedLabels(torch.nn.Module):
+    """Puts a head's logits in the task's label order."""
+
+    def __init__(self, model: torch.nn.Module, order: list[int]):
+        super().__init__()
+        self.model = model
+        self.register_buffer("order", torch.tensor(order), persistent=False)
+
+    def forward(self, **inputs):
+        output = self.model(**inputs)
+        output.logits = output.logits[:, self.order]
+        return output
+
+
+def align_head(model: torch.nn.Module, task: TaskConfig) -> torch.nn.Module:
+    """Check that the head fits the task. A head that names the task's labels in another order
+    (roberta-large-mnli: CONTRADICTION, NEUTRAL, ENTAILMENT) is read in the task's order."""
+    outputs = model.config.num_labels
+    if outputs != task.num_labels:
+        raise UserError(f"the model's head has {outputs} output(s) but {task.name} needs {task.num_labels}: is it a {task.name} model?")
+    if task.is_regression:
+        return model
+    names = [str(model.config.id2label[i]).lower() for i in range(outputs)]
+    wanted = [name.lower() for name in task.label_names]
+    if names == wanted:
+        return model
+    if sorted(names) == sorted(wanted):
+        log.info(f"the head's labels are {names}: reordered to {task.name}'s {wanted}")
+        return ReorderedLabels(model, [names.index(name) for name in wanted])
+    log.warning(f"the head's labels {names} are not {task.name}'s {wanted}: read in {task.name}'s order")
+    return model
