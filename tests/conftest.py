@@ -3,6 +3,7 @@ random BERT and the packaged MiniLM. Everything runs offline."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -66,6 +67,12 @@ def run_train(*overrides: str, cwd: Path = ROOT, env: dict | None = None, timeou
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def read_table(path: Path, delimiter: str = ",") -> list[dict]:
+    """The rows of a CSV or TSV file with a header line, as dicts."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter=delimiter))
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@ without training; the files it writes are a training run's, error analysis inclu
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from conftest import read_metrics, read_table
 from matplotlib.image import imread
 from scipy.special import softmax
 from transformers import AutoModelForSequenceClassification
@@ -17,11 +17,6 @@ from transformers import AutoModelForSequenceClassification
 from src.data import load_raw_splits
 from src.evaluate import main as evaluate_main
 from src.model import build_tiny_model
-
-
-def read_tsv(path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def save_random_model(make_cfg, tiny_tokenizer, task: str, directory) -> None:
@@ -36,7 +31,7 @@ def test_evaluating_a_run_reproduces_what_training_wrote(tiny_run_set, glue_with
     run_dir = tiny_run_set / "3_rte_tiny"
     out = tmp_path / "eval"
     evaluate_main([str(run_dir), "logger=none", f"output_dir={out}", "data.max_eval_samples=100", f"data.cache_dir={cache_dir}", f"data.glue_dir={glue_with_test_files}", "predict=true"])
-    trained, evaluated = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, out))
+    trained, evaluated = read_metrics(run_dir), read_metrics(out)
     assert set(evaluated) >= set(trained)  # the same metrics.json, plus the checkpoint it read
     assert evaluated["checkpoint"] == str(run_dir / "checkpoint-best")
     assert (evaluated["task"], evaluated["model"], evaluated["seed"], evaluated["selection_split"]) == ("rte", "tiny", 1, "dev")
@@ -53,7 +48,7 @@ def test_a_local_model_with_a_head_on_a_task_without_train_file(make_cfg, tiny_t
     checkpoint, out = tmp_path / "qnli-model", tmp_path / "eval"
     save_random_model(make_cfg, tiny_tokenizer, "qnli", checkpoint)
     evaluate_main([str(checkpoint), "task=qnli", "logger=wandb", f"output_dir={out}", "data.max_eval_samples=64", "analysis.num_errors=5", f"data.cache_dir={cache_dir}", f"data.glue_dir={glue_dir}"])
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = read_metrics(out)
     assert (metrics["model"], metrics["task"], metrics["selection_split"]) == (str(checkpoint), "qnli", None)
 
     # recompute the model's dev predictions and probabilities by hand
@@ -64,14 +59,14 @@ def test_a_local_model_with_a_head_on_a_task_without_train_file(make_cfg, tiny_t
         probabilities = softmax(model(**encoded).logits.double().numpy(), axis=-1)
     labels, preds = np.array(dev["label"]), probabilities.argmax(-1)
     assert metrics["best"]["accuracy"] == pytest.approx((preds == labels).mean())
-    assert [int(r["prediction"]) for r in read_tsv(out / "predictions_dev.tsv")] == preds.tolist()
+    assert [int(r["prediction"]) for r in read_table(out / "predictions_dev.tsv", "\t")] == preds.tolist()
 
-    matrix = read_tsv(out / "confusion_matrix_dev.tsv")
+    matrix = read_table(out / "confusion_matrix_dev.tsv", "\t")
     assert [r["gold \\ predicted"] for r in matrix] == ["entailment", "not_entailment"]
     for gold, row in enumerate(matrix):
         assert [int(row[name]) for name in ("entailment", "not_entailment")] == [int(((labels == gold) & (preds == p)).sum()) for p in (0, 1)]
 
-    errors = read_tsv(out / "errors_dev.tsv")
+    errors = read_table(out / "errors_dev.tsv", "\t")
     names = ["entailment", "not_entailment"]
     wrong = np.flatnonzero(preds != labels)
     assert len(errors) == min(5, len(wrong)) > 0
@@ -97,9 +92,9 @@ def test_stsb_lists_the_largest_absolute_errors(make_cfg, tiny_tokenizer, glue_d
     checkpoint, out = tmp_path / "stsb-model", tmp_path / "eval"
     save_random_model(make_cfg, tiny_tokenizer, "stsb", checkpoint)
     evaluate_main([str(checkpoint), "task=stsb", "logger=none", f"output_dir={out}", "data.max_eval_samples=64", f"data.cache_dir={cache_dir}", f"data.glue_dir={glue_dir}"])
-    predictions = read_tsv(out / "predictions_dev.tsv")
+    predictions = read_table(out / "predictions_dev.tsv", "\t")
     abs_errors = sorted((abs(float(r["prediction"]) - float(r["label"])) for r in predictions), reverse=True)
-    errors = read_tsv(out / "errors_dev.tsv")
+    errors = read_table(out / "errors_dev.tsv", "\t")
     assert list(errors[0]) == ["index", "sentence1", "sentence2", "gold", "predicted", "abs_error"]
     assert len(errors) == 20  # analysis.num_errors
     assert [float(r["abs_error"]) for r in errors] == pytest.approx(abs_errors[:20], abs=1e-3)

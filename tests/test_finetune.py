@@ -4,7 +4,6 @@ directories are then read back: parameter counts, frozen encoder, adapter checkp
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from conftest import read_metrics, run_train
+from conftest import read_metrics, read_table, run_train
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from transformers import (
@@ -81,8 +80,7 @@ def run_config(run_dir: Path) -> Config:
 
 
 def dev_predictions(run_dir: Path) -> list[int]:
-    with open(run_dir / "predictions_dev.tsv") as f:
-        return [int(row["prediction"]) for row in csv.DictReader(f, delimiter="\t")]
+    return [int(row["prediction"]) for row in read_table(run_dir / "predictions_dev.tsv", "\t")]
 
 
 @pytest.mark.parametrize("method", METHODS)

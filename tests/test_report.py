@@ -3,13 +3,13 @@ recomputed from the runs' own metrics.json."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import statistics
 
 import numpy as np
 import pytest
+from conftest import read_metrics, read_table
 from matplotlib.image import imread
 
 from src.outputs import write_json, write_status
@@ -17,13 +17,8 @@ from src.report import main as report_main
 from src.report import write_report
 
 
-def read_csv(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def run_metrics(run_set) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(run_set.glob("*/metrics.json"))]
+    return [read_metrics(p.parent) for p in sorted(run_set.glob("*/metrics.json"))]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +44,7 @@ def report_dir(tiny_run_set, others, tmp_path_factory):
 def test_leaderboard_is_mean_and_sample_std_of_the_runs_metrics(report_dir, tiny_run_set):
     metrics = run_metrics(tiny_run_set)
     assert sorted((m["task"], m["seed"]) for m in metrics) == [("cola", 1), ("cola", 2), ("cola", 3), ("rte", 1), ("rte", 2), ("rte", 3)]
-    [row] = read_csv(report_dir / "leaderboard.csv")
+    [row] = read_table(report_dir / "leaderboard.csv")
     assert (row["model"], row["finetune"], row["selection"]) == ("tiny", "full", "dev")
     md_row = next(line for line in (report_dir / "leaderboard.md").read_text().splitlines() if line.startswith("| tiny |"))
     for task, metric in (("cola", "matthews_correlation"), ("rte", "accuracy")):
@@ -76,15 +71,15 @@ def test_failed_and_unfinished_runs_are_listed(report_dir, others):
     assert "| failed | rte | tiny | 1 | UserError: non-finite loss (nan) at step 3" in failed_line
     killed_line = next(line for line in md.splitlines() if str(others / "killed_cola") in line)
     assert "| running | cola | tiny | 1 | no end recorded: still running, or killed |" in killed_line
-    statuses = sorted(r["status"] for r in read_csv(report_dir / "runs.csv"))
+    statuses = sorted(r["status"] for r in read_table(report_dir / "runs.csv"))
     assert statuses == ["completed"] * 6 + ["failed", "running"]
 
 
 def test_per_run_table_has_overrides_dev_metrics_and_run_time(report_dir, tiny_run_set):
-    rows = {r["run"]: r for r in read_csv(report_dir / "runs.csv") if r["status"] == "completed"}
+    rows = {r["run"]: r for r in read_table(report_dir / "runs.csv") if r["status"] == "completed"}
     assert len(rows) == 6
     for run_dir in tiny_run_set.glob("*_tiny"):
-        m = json.loads((run_dir / "metrics.json").read_text())
+        m = read_metrics(run_dir)
         row = rows[str(run_dir)]
         assert (row["model"], row["task"], row["seed"], row["selection"]) == ("tiny", m["task"], str(m["seed"]), "dev")
         assert f"task={m['task']}" in row["overrides"].split() and f"seed={m['seed']}" in row["overrides"].split()
@@ -124,7 +119,7 @@ def test_glue_score_as_the_glue_leaderboard_and_rows_per_method(tmp_path):
         write_json(run_dir / "metrics.json", {"task": task, "model": "bert-base", "seed": 1, "main_metric": main_metric, "main_metric_value": best[main_metric], "best": best, "selection_split": "dev"} | extra)
         write_status(run_dir, "completed")
     write_report([tmp_path / "runs"], tmp_path / "report")
-    rows = read_csv(tmp_path / "report" / "leaderboard.csv")
+    rows = read_table(tmp_path / "report" / "leaderboard.csv")
     assert [(r["model"], r["finetune"], r["selection"]) for r in rows] == [("bert-base", "full", "dev"), ("bert-base", "full", "train_holdout"), ("bert-base", "lora", "dev")]
     full = rows[0]
     assert round(100 * float(full["glue_mean"]), 1) == 78.3
@@ -139,7 +134,7 @@ def test_report_logs_the_leaderboard_as_a_wandb_table(tiny_run_set, tmp_path, ca
     assert printed.startswith("| model | finetune | selection | cola (mcc) | rte (acc) | GLUE score | GLUE tasks |")
     [table_file] = tmp_path.glob("wandb/offline-run-*/files/media/table/leaderboard_*.table.json")
     table = json.loads(table_file.read_text())
-    csv_rows = read_csv(tmp_path / "leaderboard.csv")
+    csv_rows = read_table(tmp_path / "leaderboard.csv")
     assert table["columns"] == list(csv_rows[0])
     assert table["data"][0][:3] == ["tiny", "full", "dev"]
     assert table["data"][0][table["columns"].index("rte_mean")] == pytest.approx(float(csv_rows[0]["rte_mean"]))

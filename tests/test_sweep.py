@@ -3,27 +3,20 @@ heatmap), the named experiments, the launchers, and the W&B and Optuna sweep con
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import matplotlib.image
 import pytest
 import yaml
-from conftest import CONF_DIR, GLUE_DIR, ROOT, read_metrics, run_train
+from conftest import CONF_DIR, GLUE_DIR, ROOT, read_metrics, read_table, run_train
 from hydra import compose, initialize_config_dir
 from wandb_files import offline_runs
 
 from src.sweep import Job, best_per_task, main, summarize
 
 TINY_FAST = ["model=tiny", "trainer.max_steps=4", "trainer.batch_size=8", "data.max_eval_samples=40", "trainer.progress_bar=false"]
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def test_six_job_lr_by_batch_size_sweep_in_parallel_leaves_grouped_wandb_runs_and_a_summary(tmp_path, cache_dir):
@@ -52,7 +45,7 @@ def test_six_job_lr_by_batch_size_sweep_in_parallel_leaves_grouped_wandb_runs_an
         (lr, bs) for lr in (1e-4, 1e-3, 3e-3) for bs in (8, 16)
     )
 
-    rows = read_csv(sweep_dir / "summary.csv")
+    rows = read_table(sweep_dir / "summary.csv")
     assert [int(r["job"]) for r in rows] == list(range(6))
     for row in rows:
         metrics = read_metrics(sweep_dir / row["dir"])
@@ -88,7 +81,7 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_summary_shows_it(tmp_path,
     out = run_train("-m", "task=wnli", *TINY_FAST, "logger=none", "optimizer.lr=-1,1e-3", f"data.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep_dir}")
     assert out.returncode != 0
     assert "error: optimizer.lr must be > 0, got -1.0" in out.stderr
-    failed, completed = read_csv(sweep_dir / "summary.csv")
+    failed, completed = read_table(sweep_dir / "summary.csv")
     assert failed["status"] == "failed" and failed["error"] == "optimizer.lr must be > 0, got -1.0" and failed["main_metric_value"] == ""
     assert completed["status"] == "completed" and float(completed["main_metric_value"]) == read_metrics(sweep_dir / completed["dir"])["main_metric_value"]
     md = (sweep_dir / "summary.md").read_text()
@@ -102,7 +95,7 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_summary_shows_it(tmp_path,
     (killed / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra_yaml))
     (killed / "status.json").write_text(json.dumps({"status": "running", "error": None}))
     summarize(sweep_dir)
-    assert [r["status"] for r in read_csv(sweep_dir / "summary.csv")] == ["failed", "completed", "unfinished"]
+    assert [r["status"] for r in read_table(sweep_dir / "summary.csv")] == ["failed", "completed", "unfinished"]
 
 
 def test_best_configuration_is_chosen_by_the_mean_over_seeds():
@@ -171,6 +164,6 @@ def test_optuna_sweeper_gets_the_main_metric_back(tmp_path, cache_dir):
         "-m", "experiment=optuna_cola", "task=rte", *TINY_FAST, "logger=none", "hydra.sweeper.n_trials=3", f"data.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep_dir}"
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    rows = read_csv(sweep_dir / "summary.csv")
+    rows = read_table(sweep_dir / "summary.csv")
     result = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert len(rows) == 3 and result["best_value"] == pytest.approx(max(float(r["main_metric_value"]) for r in rows))
