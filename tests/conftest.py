@@ -4,6 +4,7 @@ random BERT and the packaged MiniLM. Everything runs offline."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,31 @@ CONF_DIR = ROOT / "conf"
 
 if not (GLUE_DIR / "CoLA" / "train.tsv").is_file():
     raise pytest.UsageError(f"the GLUE data is missing at {GLUE_DIR}: set GLUE_DIR or lay ../shared/data/glue beside the checkout")
+
+
+SHARED_DATA = GLUE_DIR.parent
+MANIFEST = SHARED_DATA / "MANIFEST.sha256"
+
+
+def _manifest_mismatches() -> list[str]:
+    """Files of the shared data whose sha256 differs from MANIFEST.sha256 (missing files included)."""
+    bad = []
+    for line in MANIFEST.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        path = SHARED_DATA / name.strip()
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            bad.append(name.strip())
+    return bad
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_data_untouched():
+    """The shared data is read, never written: the session errors if any file of it changed while the tests ran."""
+    before = _manifest_mismatches() if MANIFEST.is_file() else []
+    yield
+    if MANIFEST.is_file():
+        changed = sorted(set(_manifest_mismatches()) - set(before))
+        assert not changed, f"the tests changed files of {SHARED_DATA}: {changed}"
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +103,8 @@ def read_table(path: Path, delimiter: str = ",") -> list[dict]:
 
 @pytest.fixture(scope="session")
 def glue_with_test_files(tmp_path_factory, glue_dir) -> Path:
-    """The real GLUE files plus synthetic unlabelled test files in the official layout (tests/glue_test_files.py)."""
+    """The real GLUE files, their real test files (CoLA, SST-2, STS-B) and synthetic unlabelled test files of the other
+    tasks in the official layout (tests/glue_test_files.py)."""
     from glue_test_files import write_test_files
 
     target = tmp_path_factory.mktemp("glue_with_test")

@@ -1,6 +1,10 @@
-"""Unlabelled GLUE test files in the exact layout of the official download (the real ones are not in
-../shared/data/glue: their labels are private). The sentences come from the real dev files where we
-have them, so they tokenize like real data, bare quotes included."""
+"""A GLUE folder with an unlabelled test file for every task, in the exact layout of the official download.
+
+The real copy in ../shared/data/glue has the official test files of CoLA, SST-2 and STS-B; those are linked
+as they are. The other tasks' test files are not public there, so synthetic ones in the official layout are
+written, with sentences from the real RTE dev file so they tokenize like real data, bare quotes included.
+Nothing is ever written into the real copy: only new files are created in `target`, never through a link.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,21 @@ TEST_FILES = {
     "WNLI": [("test.tsv", ["index", "sentence1", "sentence2"])],
     "diagnostic": [("diagnostic.tsv", ["index", "sentence1", "sentence2"])],
 }
-SUBMISSION_FILES = ["CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "QNLI.tsv", "RTE.tsv", "WNLI.tsv", "AX.tsv"]
+# submission file -> the test file it predicts (relative to the GLUE folder)
+SUBMISSION_SOURCES = {
+    "CoLA.tsv": "CoLA/test.tsv",
+    "SST-2.tsv": "SST-2/test.tsv",
+    "MRPC.tsv": "MRPC/test.tsv",
+    "STS-B.tsv": "STS-B/test.tsv",
+    "QQP.tsv": "QQP/test.tsv",
+    "MNLI-m.tsv": "MNLI/test_matched.tsv",
+    "MNLI-mm.tsv": "MNLI/test_mismatched.tsv",
+    "QNLI.tsv": "QNLI/test.tsv",
+    "RTE.tsv": "RTE/test.tsv",
+    "WNLI.tsv": "WNLI/test.tsv",
+    "AX.tsv": "diagnostic/diagnostic.tsv",
+}
+SUBMISSION_FILES = list(SUBMISSION_SOURCES)
 
 
 def dev_sentence_pairs(glue_dir: Path, n: int) -> list[tuple[str, str]]:
@@ -32,17 +50,22 @@ def dev_sentence_pairs(glue_dir: Path, n: int) -> list[tuple[str, str]]:
     return [(r["sentence1"], r["sentence2"]) for r in rows[:n]]
 
 
-def write_test_files(target: Path, real_glue_dir: Path, rows: int = 7) -> None:
-    """Every task's test file(s) under target; train/dev of the local tasks are linked from the real copy."""
+def write_test_files(target: Path, real_glue_dir: Path, rows: int = 7) -> dict[str, bool]:
+    """Every task's test file(s) under target: the real ones linked, the missing ones synthetic; train/dev of the
+    local tasks linked from the real copy. Returns {folder/file: True if real} for each test file."""
     pairs = dev_sentence_pairs(real_glue_dir, rows)
     pairs[0] = ('He said " no .', 'A bare " quote stays .')  # GLUE files hold bare quotes: read with QUOTE_NONE
+    real_test = {}
     for folder, files in TEST_FILES.items():
         (target / folder).mkdir(parents=True, exist_ok=True)
         real = real_glue_dir / folder
-        if real.is_dir():
-            for path in real.glob("*.tsv"):
-                (target / folder / path.name).symlink_to(path)
+        for path in sorted(real.glob("*.tsv")) if real.is_dir() else []:
+            (target / folder / path.name).symlink_to(path)
         for name, header in files:
+            path = target / folder / name
+            real_test[f"{folder}/{name}"] = path.exists()
+            if path.exists() or path.is_symlink():  # a real test file, linked above: never written through
+                continue
             lines = ["\t".join(header)]
             for i, (first, second) in enumerate(pairs):
                 index = str(1000 + i) if folder == "QQP" else str(i)  # QQP's test ids are its own
@@ -50,4 +73,6 @@ def write_test_files(target: Path, real_glue_dir: Path, rows: int = 7) -> None:
                 fields["sentence"] = second if folder == "QNLI" else first  # QNLI: question, then sentence
                 fields |= {"sentence1": first, "sentence2": second, "#1 String": first, "#2 String": second}
                 lines.append("\t".join(fields.get(column, f"x{i}") for column in header))
-            (target / folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            with open(path, "x", encoding="utf-8") as f:  # "x": fails rather than write over anything
+                f.write("\n".join(lines) + "\n")
+    return real_test

@@ -10,7 +10,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from conftest import CONF_DIR, run_train
-from glue_test_files import SUBMISSION_FILES, TEST_FILES
+from glue_test_files import SUBMISSION_FILES, SUBMISSION_SOURCES, TEST_FILES
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from src.config import UserError
@@ -50,8 +50,9 @@ def test_all_eleven_files_in_the_official_format(make_cfg, glue_with_test_files,
     for name in SUBMISSION_FILES:
         rows = read_rows(out / name)
         assert rows[0] == ["index", "prediction"], name
-        expected_index = [str(1000 + i) if name == "QQP.tsv" else str(i) for i in range(7)]  # as in the test file, bare-quote row included
-        assert [r[0] for r in rows[1:]] == expected_index, name
+        test_rows = read_rows(glue_with_test_files / SUBMISSION_SOURCES[name])
+        id_column = 0  # index (QQP: id) comes first in every GLUE test file
+        assert [r[0] for r in rows[1:]] == [r[id_column] for r in test_rows[1:]], name  # every row, in the file's order
         predictions = [r[1] for r in rows[1:]]
         if name == "STS-B.tsv":
             assert all(re.fullmatch(r"\d\.\d{3}", p) and 0 <= float(p) <= 5 for p in predictions), predictions
@@ -101,3 +102,11 @@ def test_predict_needs_test_files_and_says_so_before_training(tmp_path, make_cfg
     assert not (run_dir / "checkpoint-best").exists()
     with pytest.raises(UserError, match="predict=true predicts with the best checkpoint: it needs trainer.save_best=true"):
         make_cfg("predict=true", "trainer.save_best=false")
+
+
+def test_real_test_files_are_read_and_never_written(glue_with_test_files, glue_dir):
+    """CoLA, SST-2 and STS-B have their official test files: linked, read as they are, the real copy untouched."""
+    for folder, rows in (("CoLA", 1063), ("SST-2", 1821), ("STS-B", 1379)):
+        linked = glue_with_test_files / folder / "test.tsv"
+        assert linked.is_symlink() and linked.resolve() == (glue_dir / folder / "test.tsv").resolve()
+        assert len(read_rows(linked)) == rows + 1  # + the header
