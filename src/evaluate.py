@@ -62,7 +62,7 @@ def compose_config(checkpoint: str, source_run: Path | None, overrides: list[str
             raw = compose(config_name="config", overrides=[d for d in defaults if d.split("=", 1)[0] not in overridden] + overrides)
         except Exception as e:  # a key conf/ does not have, or a value of the wrong type
             raise UserError(f"invalid override: {str(e).splitlines()[0]}") from None
-    if run_cfg is not None:
+    if run_cfg is not None and "task" not in overridden:  # task=NAME on the command line: that task, as conf/ defines it
         keep_run_task(raw, run_cfg["task"], overridden)
     return validate(raw), to_plain_dict(raw)
 
@@ -76,7 +76,7 @@ def keep_run_task(raw: DictConfig, run_task: dict, overridden: set[str]) -> None
         if key == "data_dir" and OmegaConf.select(raw, "task.data_dir") is not None:
             continue
         if OmegaConf.select(raw, f"task.{key}") != value:
-            OmegaConf.update(raw, f"task.{key}", value, merge=False)
+            OmegaConf.update(raw, f"task.{key}", value, merge=isinstance(value, dict))  # a typed node (task.hub) takes a dict by merging
 
 
 def _value(value) -> str:
@@ -100,6 +100,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
     from src.model import align_head, check_max_length, load_trained
     from src.outputs import failure_line, metrics_record, prepare_run_dir, write_config, write_status
     from src.submission import check_test_files, submission_dir, write_submission
+    from src.task_types import task_type
     from src.tracking import start_tracker
 
     started = time.perf_counter()
@@ -112,7 +113,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         write_status(out_dir, "running")
     model, tokenizer = load_trained(checkpoint, cfg.task)
     check_max_length(cfg.model, model)
-    if cfg.task.label_names is None and cfg.task.type != "regression":  # inferred from train when the run trained: the head knows them
+    if cfg.task.label_names is None and task_type(cfg.task).has_classes:  # inferred from train when the run trained: the head knows them
         cfg.task.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model = align_head(model, cfg.task)
     loaders, examples = build_eval_data(cfg, tokenizer, tokenizer_fingerprint(tokenizer), cfg.task.label_names or [])

@@ -158,7 +158,7 @@ def align_head(model: torch.nn.Module, task: TaskConfig) -> torch.nn.Module:
     outputs, needed = model.config.num_labels, task_type(task).num_labels(task)
     if outputs != needed:
         raise UserError(f"the model's head has {outputs} output(s) but {task.name} needs {needed}: is it a {task.name} model?")
-    if not task.label_names:  # a regression head: one score, no order to check
+    if not task_type(task).has_classes:  # a score, no label order to check
         return model
     names = [str(model.config.id2label[i]).lower() for i in range(outputs)]
     wanted = [name.lower() for name in task.label_names]

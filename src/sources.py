@@ -56,7 +56,7 @@ def split_sources(task: TaskConfig, splits: list[str], label_names: list[str], l
 
 def resolve_label_names(task: TaskConfig, cache_dir: str) -> list[str]:
     """task.label_names, or the Hub's class names, or (local files) the sorted labels of train, cached by its content."""
-    if task.label_names is not None or task.type == "regression":
+    if task.label_names is not None or not task_type(task).has_classes:
         return list(task.label_names or [])
     if not is_local(task):
         hub = _hub_split(task, task.train_split)
@@ -248,7 +248,7 @@ def _rename(ds: datasets.Dataset, task: TaskConfig, where: str) -> datasets.Data
 @functools.cache
 def _load_hub(path: str, config: str | None, revision: str | None) -> datasets.DatasetDict:
     what = f"dataset {path}" + (f"/{config}" if config else "")
-    hint = "use local files instead: set the task's data directory (task.data_dir, or the data.*_dir it reads in conf/task)"
+    hint = "use a local copy instead: set the data folder the task reads (data.glue_dir=, data.superglue_dir=, data.tweet_eval_dir=) or task.data_dir="
     if not Path(path).is_dir() and not _hub_dataset_cached(path, config):  # a local copy of a dataset repository needs no Hub
         require_hub(what, hint)
     try:

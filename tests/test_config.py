@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from conftest import CONF_DIR, run_train
 
@@ -75,9 +73,7 @@ def test_cfg_job_prints_the_composed_config():
     ],
 )
 def test_bad_values_stop_at_start_up_with_one_line(override, message):
-    started = time.perf_counter()
     out = run_train(override, "model=tiny", "logger=none") if not override.startswith("model=") else run_train(override, "logger=none")
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
-    assert time.perf_counter() - started < 30

@@ -143,3 +143,25 @@ def test_a_model_from_elsewhere_needs_the_task(make_cfg, tiny_tokenizer, tmp_pat
     with pytest.raises(SystemExit):
         evaluate_main([str(tmp_path / "model"), "logger=none"])
     assert "is not the checkpoint of a basebench run: say which task to evaluate it on, e.g. task=rte" in capsys.readouterr().err
+
+
+def test_a_task_from_a_users_config_folder_trains_and_evaluates_as_the_run_defined_it(tmp_path, cache_dir, glue_dir):
+    """A task file in the user's own folder (hydra.searchpath), trained, then evaluated from the run directory alone:
+    src.evaluate rebuilds the task from the run's config, though conf/ has no such task."""
+    from conftest import run_train
+
+    folder = tmp_path / "my_tasks" / "task"
+    folder.mkdir(parents=True)
+    (folder / "wnli_pairs.yaml").write_text(
+        f"# WNLI read as a user's own task\nname: wnli_pairs\ndata_dir: {glue_dir}/WNLI\ndata_files: {{train: train.tsv, dev: dev.tsv}}\n"
+        "format: tsv\nquoting: none\ntext_fields: [sentence1, sentence2]\nmetrics: [accuracy, f1_macro]\nmain_metric: accuracy\n"
+    )
+    run_dir = tmp_path / "run"
+    out = run_train(f"hydra.searchpath=[file://{tmp_path}/my_tasks]", "task=wnli_pairs", "model=tiny", "logger=none", "trainer.max_steps=6", "trainer.batch_size=16", f"data.cache_dir={cache_dir}", f"output_dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    trained = read_metrics(run_dir)
+    assert trained["label_names"] == ["0", "1"] and set(trained["best"]) == {"accuracy", "f1_macro"}
+    evaluate_main([str(run_dir), "logger=none", f"output_dir={tmp_path}/eval", f"data.cache_dir={cache_dir}"])
+    evaluated = read_metrics(tmp_path / "eval")
+    assert evaluated["task"] == "wnli_pairs" and evaluated["best"] == pytest.approx(trained["best"])
+    assert (tmp_path / "eval" / "predictions_dev.tsv").read_text() == (run_dir / "predictions_dev.tsv").read_text()

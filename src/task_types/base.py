@@ -27,6 +27,7 @@ class TaskType:
     model_class: str  # transformers' Auto class of the head (AutoModelForSequenceClassification)
     peft_task_type: str  # peft's TaskType for adapters (SEQ_CLS)
     allowed_metrics: tuple[str, ...]  # names in src.metrics.METRICS that fit the type
+    has_classes: bool  # predicts classes with names (task.label_names), rather than scores
 
     def check(self, task: TaskConfig) -> None:
         """The type's rules on a task config: one-line UserErrors."""

@@ -44,6 +44,7 @@ class SequenceClassification(SequenceTask):
     model_class = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
     allowed_metrics = CLASSIFICATION
+    has_classes = True
 
     def check(self, task: TaskConfig) -> None:
         super().check(task)

@@ -19,6 +19,7 @@ class Regression(SequenceTask):
     model_class = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
     allowed_metrics = REGRESSION
+    has_classes = False
 
     def check(self, task: TaskConfig) -> None:
         super().check(task)
