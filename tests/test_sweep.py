@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -14,6 +15,7 @@ from conftest import CONF_DIR, GLUE_DIR, ROOT, read_metrics, read_table, run_tra
 from hydra import compose, initialize_config_dir
 from wandb_files import offline_runs
 
+from src.runs import Run
 from src.sweep import Job, best_per_task, main, summarize
 
 TINY_FAST = ["model=tiny", "trainer.max_steps=4", "trainer.batch_size=8", "data.max_eval_samples=40", "trainer.progress_bar=false"]
@@ -100,12 +102,16 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_summary_shows_it(tmp_path,
 
 def test_best_configuration_is_chosen_by_the_mean_over_seeds():
     def job(num, lr, seed, value):
-        return Job(num, f"{num}", [f"optimizer.lr={lr}", f"seed={seed}"], "rte", "tiny", lr, 8, seed, "accuracy", value, "completed" if value is not None else "failed")
+        metrics = {"task": "rte", "main_metric": "accuracy", "main_metric_value": value, "best": {"accuracy": value}} if value is not None else {}
+        run = Run(Path(str(num)), "completed" if value is not None else "failed", None, metrics, {"task": {"name": "rte"}}, [f"optimizer.lr={lr}", f"seed={seed}"])
+        return Job(num, str(num), run)
 
     jobs = [job(0, 1e-3, 1, 0.9), job(1, 1e-3, 2, 0.5), job(2, 3e-3, 1, 0.7), job(3, 3e-3, 2, 0.72), job(4, 3e-3, 3, None)]
     (best,) = best_per_task(jobs).values()
     assert best.overrides == ["optimizer.lr=0.003"]  # 0.71 on average beats one lucky seed (0.9, then 0.5)
-    assert best.mean == pytest.approx(0.71) and best.std == pytest.approx(0.01414, abs=1e-4) and len(best.jobs) == 3
+    assert best.spread.mean == pytest.approx(0.71) and best.spread.std == pytest.approx(0.01414, abs=1e-4) and len(best.jobs) == 3
+    (single,) = best_per_task(jobs[:1]).values()
+    assert single.spread.std is None  # one seed: no spread, as the report says (src.stats), not 0.0
 
 
 def test_sweep_cli_fails_with_one_line(tmp_path, capsys):
