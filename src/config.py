@@ -75,6 +75,7 @@ class ModelConfig:
     max_length: int = 128
     revision: str | None = None
     dropout: float | None = None  # None = the pretrained model's own dropout rates
+    lr: float = 2e-5  # the model's recommended AdamW learning rate for full fine-tuning: optimizer.lr's default
     # tiny only
     hidden_size: int = 64
     num_layers: int = 2
@@ -234,6 +235,7 @@ def check(c: Config) -> Config:
     _check(c.model.dropout is None or 0 <= c.model.dropout < 1, f"model.dropout must be in [0, 1), got {c.model.dropout}")
     _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
     _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
+    _check(c.model.lr > 0, f"model.lr must be > 0, got {c.model.lr}")
     _check_finetune(c.finetune)
     for key in ("max_train_samples", "max_eval_samples"):
         n = getattr(d, key)
