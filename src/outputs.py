@@ -14,6 +14,7 @@ import yaml
 
 from src.config import Config, UserError
 from src.metrics import per_class_report, per_class_report_text
+from src.runs import init_source
 
 if TYPE_CHECKING:
     from src.loop import EvalResult
@@ -78,6 +79,7 @@ def metrics_record(cfg: Config, evaluation: EvalResult, **fields) -> dict:
         "task": cfg.task.name,
         "model": cfg.model.name,
         "model_name_or_path": cfg.model.name_or_path,
+        "init_from": init_source(cfg.model.init_from),  # the run whose fine-tuned encoder it started from
         "seed": cfg.seed,
         "main_metric": cfg.task.main_metric,
         "main_metric_value": evaluation.metrics[cfg.task.main_metric],

@@ -127,6 +127,15 @@ def read_run(path: Path) -> Run:
     return Run(path=path, status=state, error=error, metrics=metrics, config=read_config(path), overrides=list(overrides))
 
 
+def init_source(run_dir: str | None) -> dict | None:
+    """metrics.json's `init_from`: the run a model.init_from run started from (its absolute directory, task,
+    model and seed), so that the report can tell such runs apart without the source run at hand."""
+    if run_dir is None:
+        return None
+    source = read_run(Path(run_dir))
+    return {"run_dir": str(Path(run_dir).resolve()), "task": source.task, "model": source.model, "seed": source.seed}
+
+
 def read_config(path: Path) -> dict:
     """config.yaml, resolved by the run; else Hydra's .hydra/config.yaml (all a job that failed validation has),
     resolved here: it keeps interpolations such as optimizer.lr: ${model.lr}."""
