@@ -255,6 +255,27 @@ def summarize(sweep_dir: Path) -> list[Job]:
     return jobs
 
 
+def print_job_configs(overrides: list[str], config_dir: Path) -> None:
+    """What `python -m src.train -m ... --cfg job` means and Hydra refuses (it allows one of --multirun and --cfg):
+    compose every job of the multirun, as its basic sweeper splits it (the experiment's hydra.sweeper.params, then the
+    command line's sweeps), and print each job's overrides and config. Interpolations stay unresolved, as --cfg prints
+    them (e.g. ${hydra:runtime.output_dir}, known only when the job runs)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+        params = [f"{key}={value}" for key, value in (base.hydra.sweeper.get("params") or {}).items()]
+        [jobs] = BasicSweeper.split_arguments(parser.parse_overrides(params + overrides), max_batch_size=None)
+        for num, job in enumerate(jobs):
+            print(f"# job {num}: {' '.join(job)}")
+            print(OmegaConf.to_yaml(compose(config_name="config", overrides=job)))
+
+
 class SweepSummary(Callback):
     """Hydra callback: rewrite the sweep summary after every job of a multirun (failed jobs included)."""
 

@@ -40,10 +40,12 @@ def test_encoder_comes_from_the_run_and_the_head_is_fresh(make_cfg, tiny_tokeniz
 
 
 def test_a_run_started_from_another_records_it_and_the_leaderboard_shows_it(tmp_path, cache_dir, source_run):
-    run_dir = tmp_path / "rte_from_cola"
+    """init_from relative to the job's own directory, as experiment=modernbert_glue finds its seed's MNLI run."""
+    run_dir = source_run.parent.parent / "rte_from_cola"
     out = run_train(
-        "task=rte", "model=tiny", f"model.init_from={source_run}", "logger=none", "trainer.max_steps=2", "trainer.batch_size=8", "optimizer.lr=1e-3",
-        "data.max_eval_samples=40", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"output_dir={run_dir}",
+        "task=rte", "model=tiny", "model.init_from=${hydra:runtime.output_dir}/../" + f"{source_run.parent.name}/{source_run.name}", "logger=none",
+        "trainer.max_steps=2", "trainer.batch_size=8", "optimizer.lr=1e-3", "data.max_eval_samples=40", "trainer.progress_bar=false",
+        f"data.cache_dir={cache_dir}", f"hydra.run.dir={run_dir}",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     source = read_metrics(source_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -139,6 +140,27 @@ def test_named_experiments_define_their_sweeps():
     tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
     assert sorted(glue.hydra.sweeper.params.task.split(",")) == tasks
     assert (glue.optimizer.lr, glue.trainer.batch_size, glue.trainer.epochs) == (2e-5, 32, 3)
+
+
+def test_published_recipes_compose_every_job():
+    """experiment=bert_paper: the BERT paper's lr grid per task; experiment=modernbert_glue: ModernBERT's per-task
+    recipes, 3 seeds, MNLI first, RTE/MRPC/STS-B from their seed's MNLI run; `-m ... --cfg job` prints every job."""
+    bert = compose_multirun("experiment=bert_paper")
+    assert (bert.trainer.batch_size, bert.trainer.epochs, bert.scheduler.warmup_ratio) == (32, 3, 0.1)
+    assert bert.hydra.sweeper.params["optimizer.lr"] == "2e-5,3e-5,4e-5,5e-5" and len(bert.hydra.sweeper.params.task.split(",")) == 8
+
+    out = run_train("-m", "experiment=modernbert_glue", "model=tiny", "--cfg", "job")
+    assert out.returncode == 0, out.stderr[-3000:]
+    jobs = [yaml.safe_load(text) for text in re.split(r"^# job \d+: .*$", out.stdout, flags=re.MULTILINE)[1:]]
+    assert [(job["task"]["name"], job["seed"]) for job in jobs] == [(t, s) for t in ("mnli", "cola", "sst2", "qqp", "qnli", "rte", "mrpc", "stsb") for s in (1, 2, 3)]
+    recipes = {job["task"]["name"]: job for job in jobs if job["seed"] == 1}
+    rte = recipes["rte"]
+    assert (rte["optimizer"]["lr"], rte["optimizer"]["weight_decay"], rte["trainer"]["epochs"], rte["trainer"]["batch_size"], rte["trainer"]["eval_every_steps"]) == (1e-5, 1.0, 3, 16, 100)
+    assert (rte["model"]["name"], rte["model"]["max_length"], rte["optimizer"]["betas"], rte["optimizer"]["eps"]) == ("tiny", 256, [0.9, 0.98], 1e-6)
+    assert {task: job["model"]["init_from"] for task, job in recipes.items() if job["model"]["init_from"]} == dict.fromkeys(
+        ("rte", "mrpc", "stsb"), "${hydra:runtime.output_dir}/../mnli-s${seed}"
+    )
+    assert (recipes["mnli"]["optimizer"]["lr"], recipes["mnli"]["trainer"]["epochs"], recipes["mrpc"]["optimizer"]["lr"]) == (5e-5, 2, 8e-5)
 
 
 def test_launcher_configs_compose():
