@@ -54,15 +54,20 @@ def compare(a: list[tuple[int | None, float]], b: list[tuple[int | None, float]]
     if len(a) < 2 or len(b) < 2:
         return None
     seeds_a, seeds_b = [s for s, _ in a], [s for s, _ in b]
-    paired = None not in seeds_a and len(set(seeds_a)) == len(seeds_a) and sorted(seeds_a) == sorted(seeds_b)
+    if None not in seeds_a and len(set(seeds_a)) == len(seeds_a) and sorted(seeds_a) == sorted(seeds_b):
+        by_seed_b = dict(b)
+        return Comparison("paired", _p_value(scipy_stats.ttest_rel, [v for _, v in sorted(a)], [by_seed_b[s] for s, _ in sorted(a)]))
+    return Comparison("welch", welch_p([v for _, v in a], [v for _, v in b]))
+
+
+def welch_p(x: list[float], y: list[float]) -> float:
+    """Welch's two-sided t-test p-value (needs at least 2 values on each side)."""
+    return _p_value(lambda x, y: scipy_stats.ttest_ind(x, y, equal_var=False), x, y)
+
+
+def _p_value(test, x: list[float], y: list[float]) -> float:
     with warnings.catch_warnings():  # scipy warns of precision loss on identical values: handled below
         warnings.simplefilter("ignore", RuntimeWarning)
-        if paired:
-            by_seed_b = dict(b)
-            result = scipy_stats.ttest_rel([v for _, v in sorted(a)], [by_seed_b[s] for s, _ in sorted(a)])
-        else:
-            result = scipy_stats.ttest_ind([v for _, v in a], [v for _, v in b], equal_var=False)
-    p = float(result.pvalue)
-    if math.isnan(p):  # no spread on either side (or in the paired differences) and equal means: nothing differs
-        p = 1.0
-    return Comparison("paired" if paired else "welch", p)
+        p = float(test(x, y).pvalue)
+    # nan: no spread on either side (or in the paired differences) and equal means: nothing differs
+    return 1.0 if math.isnan(p) else p
