@@ -272,13 +272,13 @@ def write_leaderboard_csv(path: Path, rows: list[Row], tasks: list[str], benchma
 
 def write_runs_table(out: Path, runs: list[Run]) -> tuple[list[str], list[list]]:
     metric_names = sorted({m for r in runs for m in r.metrics.get("best", {})})
-    columns = ["run", "status", "model", "init_from", "finetune", "task", "benchmark", "seed", "selection", "protocol", "overrides", "main_metric", "main_metric_value", "task_score"]
+    columns = ["run", "status", "model", "init_from", "finetune", "task", "benchmark", "task_type", "seed", "selection", "protocol", "overrides", "main_metric", "main_metric_value", "task_score"]
     columns += [f"dev_{m}" for m in metric_names]
     columns += ["best_step", "steps", "train_runtime_s", "total_runtime_s", "train_samples_per_second", "num_parameters", "trainable_parameters", "error"]
     table = []
     for r in sorted(runs, key=lambda r: (r.model or "", _task_order(r.task, r.benchmark), r.seed if r.seed is not None else -1, str(r.path))):
         m, done = r.metrics, r.status == "completed"
-        values = [str(r.path), r.status, r.model, r.init_from and r.init_from["run_dir"], r.finetune, r.task, r.benchmark, r.seed, r.selection, r.protocol, " ".join(r.overrides)]
+        values = [str(r.path), r.status, r.model, r.init_from and r.init_from["run_dir"], r.finetune, r.task, r.benchmark, r.task_type, r.seed, r.selection, r.protocol, " ".join(r.overrides)]
         values += [m.get("main_metric"), r.value, r.task_score if done else None]
         values += [m.get("best", {}).get(name) for name in metric_names]
         values += [m.get(k) for k in ("best_step", "steps", "train_runtime_s", "total_runtime_s", "train_samples_per_second", "num_parameters", "trainable_parameters")]

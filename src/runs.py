@@ -85,6 +85,14 @@ class Run:
         return "glue" if self.task in GLUE_TASKS else None
 
     @property
+    def task_type(self) -> str | None:
+        """sequence_classification | regression | ... (metrics.json's; older runs: from the config's is_regression)."""
+        if "task_type" in self.metrics:
+            return self.metrics["task_type"]
+        regression = self._config_value("task.is_regression")
+        return None if regression is None else "regression" if regression else "sequence_classification"
+
+    @property
     def main_metric(self) -> str | None:
         return self._get("main_metric", "task.main_metric")
 

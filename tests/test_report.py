@@ -86,6 +86,7 @@ def test_per_run_table_has_overrides_dev_metrics_and_run_time(report_dir, tiny_r
         m = read_metrics(run_dir)
         row = rows[str(run_dir)]
         assert (row["model"], row["task"], row["seed"], row["selection"]) == ("tiny", m["task"], str(m["seed"]), "dev")
+        assert (row["benchmark"], row["task_type"], row["protocol"], row["init_from"]) == ("glue", "sequence_classification", "finetune", "")
         assert f"task={m['task']}" in row["overrides"].split() and f"seed={m['seed']}" in row["overrides"].split()
         for metric, value in m["best"].items():
             assert float(row[f"dev_{metric}"]) == pytest.approx(value, abs=1e-12)
