@@ -86,7 +86,7 @@ def trainer_job(task: str, seed: int, out_file: Path, args: argparse.Namespace) 
 
     from benchmarks.common import build
     from src.loop import SCHEDULERS, count_steps
-    from src.metrics import compute_metrics
+    from src.task_types import task_type
 
     cfg = make_cfg(*overrides(task, seed, args))
     tokenizer, data, model = build(cfg)  # seeded as src.train: the same initial head
@@ -108,10 +108,10 @@ def trainer_job(task: str, seed: int, out_file: Path, args: argparse.Namespace) 
         recipe = {}  # TrainingArguments' defaults
     training_args = TrainingArguments(**common, **recipe)
 
-    def metrics(prediction) -> dict:
-        logits = prediction.predictions
-        preds = logits[:, 0] if cfg.task.is_regression else logits.argmax(-1)
-        return compute_metrics(cfg.task.metrics, prediction.label_ids, preds)
+    kind = task_type(cfg.task)
+
+    def metrics(prediction) -> dict:  # as src.loop.evaluate scores a dev split
+        return kind.metrics(cfg.task, prediction.label_ids, kind.predictions(prediction.predictions))
 
     trainer = Trainer(model=model, args=training_args, train_dataset=train, eval_dataset=dev, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics)
     output = trainer.train()

@@ -22,50 +22,65 @@ class UserError(Exception):
 FINETUNE_METHODS = ("full", "linear_probe", "lora", "adalora")
 
 
-@dataclass
-class DevSplit:
-    hub_split: str = MISSING  # split name in the Hub dataset nyu-mll/glue
-    file: str = MISSING  # file name in a local GLUE folder
-    metric_suffix: str = ""  # appended to metric names ("_mm" for MNLI mismatched)
+TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text")  # datasets' own loaders; "text": a text file + a label file per split
+LABEL_ENCODINGS = ("auto", "id", "name")
+SUBMISSION_FORMATS = ("glue", "superglue")
 
 
 @dataclass
-class TestSplit:
-    file: str = MISSING  # unlabelled test file, relative to the task's folder in a GLUE download
-    submission_file: str = MISSING  # the file name the GLUE leaderboard expects (CoLA.tsv, MNLI-m.tsv, AX.tsv)
-    hub_split: str = "test"  # split name in the Hub dataset
-    hub_name: str | None = None  # Hub config, if not the task's (AX: ax)
+class HubSource:
+    path: str | None = None  # Hub dataset id (nyu-mll/glue); null = the task has local files only
+    name: str | None = None  # its config (cola)
+    revision: str | None = None  # branch, tag or commit; null = main
+    splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})  # our split -> the Hub's
+    configs: dict[str, str] = field(default_factory=dict)  # a split read from another config of the dataset (MNLI's ax: ax)
 
 
 @dataclass
-class TsvFormat:
-    header: bool = True  # False: the file has no header line (CoLA)
-    columns: list[str] = field(default_factory=list)  # column names of a headerless file
-    text_columns: list[str] = MISSING  # columns holding the text fields, in order
-    label_column: str = MISSING  # column holding the gold label
-    label_format: str = "id"  # id: integer label id | name: one of label_names | score: float (STS-B)
-    test_index_column: str = "index"  # id column of test.tsv (QQP: id)
-    test_text_columns: list[str] | None = None  # text columns of test.tsv, if named differently
+class PredictSplit:
+    split: str = MISSING  # an unlabelled split (in data_files / hub.splits)
+    submission_file: str = MISSING  # the file name the leaderboard expects (CoLA.tsv, MNLI-m.tsv, CB.jsonl)
 
 
 @dataclass
 class TaskConfig:
-    name: str = MISSING
-    glue_dir_name: str = MISSING
-    hub_name: str = MISSING
-    text_fields: list[str] = MISSING
-    label_names: list[str] = field(default_factory=list)
-    is_regression: bool = False
-    metrics: list[str] = MISSING
-    main_metric: str = MISSING
-    train_file: str = "train.tsv"
-    dev_splits: list[DevSplit] = MISSING
-    tsv: TsvFormat = field(default_factory=TsvFormat)
-    test_splits: list[TestSplit] = field(default_factory=list)  # what predict=true writes for the GLUE leaderboard
+    """A task is data: where its examples are, what they hold, how they are scored (conf/task/*.yaml)."""
 
-    @property
-    def num_labels(self) -> int:
-        return 1 if self.is_regression else len(self.label_names)
+    name: str = MISSING
+    type: str = "sequence_classification"  # a key of src.task_types.TASK_TYPES
+    benchmark: str | None = None  # glue | superglue: the aggregate score the task counts in; null = none
+    # where the examples come from: local files when data_dir is set or there is no Hub dataset, else the Hub
+    data_dir: str | None = None  # the folder data_files are relative to (null: the current directory)
+    data_files: dict[str, str | None] = field(default_factory=dict)  # split -> file (null: none)
+    label_files: dict[str, str] = field(default_factory=dict)  # split -> file of one label a line (format text)
+    format: str | None = None  # csv | tsv | json | parquet | text; null = from the file extension
+    quoting: str = "minimal"  # csv/tsv: minimal (double quotes quote) | none (a quote is text, as in GLUE)
+    encoding: str = "utf-8"  # of the local files
+    column_names: dict[str, list[str]] = field(default_factory=dict)  # split -> columns of a file without a header line
+    rename: dict[str, str] = field(default_factory=dict)  # local column -> field name, applied on reading
+    hub: HubSource = field(default_factory=HubSource)
+    # what an example holds
+    text_fields: list[str] = MISSING  # one text field, or a pair
+    label_field: str = "label"
+    label_names: list[str] | None = None  # label id = position; null = inferred: the sorted labels of train
+    label_encoding: str = "auto"  # id: the files hold label ids | name: label names | auto: ids if integers, else names
+    label_range: list[float] | None = None  # regression: [low, high]; gold scores outside are an error
+    id_field: str = "idx"  # the example id that submission files carry
+    # how it is scored
+    metrics: list[str] = MISSING  # src.metrics.METRICS, computed on every dev split
+    main_metric: str = MISSING  # picks the best checkpoint; reported in leaderboards
+    positive_label: str | None = None  # the class whose F1 is `f1`; null = label id 1
+    # which split does what
+    train_split: str = "train"
+    dev_splits: list[str] = field(default_factory=lambda: ["dev"])  # dev_X reports its metrics with the suffix _X
+    test_split: str | None = None  # a labelled test split, evaluated once on the checkpoint selected on dev
+    predict_splits: list[PredictSplit] = field(default_factory=list)  # unlabelled: predict=true writes submission files
+    submission_format: str = "glue"  # glue: index<TAB>prediction .tsv | superglue: {"idx", "label"} .jsonl
+    submission_labels: str = "id"  # id | name: what a submission file holds for a class
+
+    def split_suffix(self, split: str) -> str:
+        """The metric suffix of a dev split: "" for dev, "_mm" for dev_mm."""
+        return split[len("dev") :]
 
 
 @dataclass
@@ -161,7 +176,9 @@ class TrainerConfig:
 
 @dataclass
 class DataConfig:
-    glue_dir: str | None = None
+    glue_dir: str | None = None  # local benchmark downloads, read by the tasks of conf/task (task.data_dir)
+    superglue_dir: str | None = None
+    tweet_eval_dir: str | None = None
     cache_dir: str = MISSING
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
@@ -244,19 +261,17 @@ def check(c: Config) -> Config:
     for key in ("max_train_samples", "max_eval_samples"):
         n = getattr(d, key)
         _check(n is None or n >= 1, f"data.{key} must be >= 1 (or null for all), got {n}")
-    if d.glue_dir is not None:
-        _check(os.path.isdir(d.glue_dir), f"data.glue_dir {d.glue_dir!r} is not a directory: point it at a GLUE download (e.g. data.glue_dir=../shared/data/glue)")
+    for key in ("glue_dir", "superglue_dir", "tweet_eval_dir"):
+        folder = getattr(d, key)
+        _check(folder is None or os.path.isdir(folder), f"data.{key} {folder!r} is not a directory: point it at the benchmark's download (e.g. data.{key}=../shared/data/{key[:-4]})")
     _check(c.hardware.mixed_precision in ("no", "bf16", "fp16"), f"hardware.mixed_precision must be no, bf16 or fp16, got {c.hardware.mixed_precision!r}")
     _check(c.hardware.accelerator in ("cpu", "gpu", "auto"), f"hardware.accelerator must be cpu, gpu or auto, got {c.hardware.accelerator!r}")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
-    _check(1 <= len(t.text_fields) <= 2, f"task.text_fields must name 1 or 2 fields, got {t.text_fields}")
-    suffixes = [split.metric_suffix for split in t.dev_splits]
-    valid_main = [m + sfx for sfx in suffixes for m in t.metrics]
-    _check(t.main_metric in valid_main, f"task.main_metric {t.main_metric!r} is not one of {valid_main}")
-    _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
+    check_task(t)
     _check(c.analysis.num_errors >= 0, f"analysis.num_errors must be >= 0, got {c.analysis.num_errors}")
-    _check(not c.predict or bool(t.test_splits), f"predict=true: task {t.name} lists no test_splits")
+    _check(not c.predict or bool(t.predict_splits), f"predict=true: task {t.name} has no unlabelled test split to predict (task.predict_splits)")
     _check(not c.predict or tr.save_best, "predict=true predicts with the best checkpoint: it needs trainer.save_best=true")
+    _check(t.test_split is None or tr.save_best, f"task.test_split={t.test_split} is scored with the best checkpoint: it needs trainer.save_best=true")
     _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
     _check(c.logger.init_timeout_s > 0, f"logger.init_timeout_s must be > 0, got {c.logger.init_timeout_s}")
     return c
@@ -271,6 +286,24 @@ def _check_init_from(model: ModelConfig) -> None:
     with open(metrics) as f:
         source_model = json.load(f).get("model")
     _check(source_model == model.name, f"model.init_from={run_dir} fine-tuned {source_model}, not {model.name}: set model={source_model}")
+
+
+def check_task(t: TaskConfig) -> None:
+    """The task's own values; what depends on its type (labels, metrics) is checked by the type."""
+    from src.task_types import TASK_TYPES  # here: the registry imports the metrics, which --cfg job does not need
+
+    _check(t.type in TASK_TYPES, f"task.type {t.type!r} is not a task type: choose one of {', '.join(TASK_TYPES)}")
+    _check(t.format is None or t.format in TASK_FORMATS, f"task.format must be one of {', '.join(TASK_FORMATS)} (or null: from the file extension), got {t.format!r}")
+    _check(t.quoting in ("minimal", "none"), f"task.quoting must be minimal or none, got {t.quoting!r}")
+    _check(t.label_encoding in LABEL_ENCODINGS, f"task.label_encoding must be one of {', '.join(LABEL_ENCODINGS)}, got {t.label_encoding!r}")
+    _check(t.submission_format in SUBMISSION_FORMATS, f"task.submission_format must be one of {', '.join(SUBMISSION_FORMATS)}, got {t.submission_format!r}")
+    _check(t.submission_labels in ("id", "name"), f"task.submission_labels must be id or name, got {t.submission_labels!r}")
+    _check(len(t.text_fields) >= 1, "task.text_fields must name at least one field, e.g. task.text_fields=[text]")
+    _check(len(t.dev_splits) >= 1, "task.dev_splits must name at least one split, e.g. [dev]")
+    for split in t.dev_splits:
+        _check(split.startswith("dev"), f"task.dev_splits: {split!r} must start with dev (dev_X reports its metrics as METRIC_X)")
+    _check(t.data_dir is None or os.path.isdir(t.data_dir), f"task.data_dir {t.data_dir!r} is not a directory")
+    TASK_TYPES[t.type].check(t)
 
 
 def _check_finetune(f: FinetuneConfig) -> None:

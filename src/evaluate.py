@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 
 from src.config import Config, UserError, register_schema, to_plain_dict, validate
 from src.train import CONF_DIR, check_group_choices, make_accelerator
@@ -45,9 +46,10 @@ def find_checkpoint(checkpoint: str) -> tuple[str, Path | None]:
 
 def compose_config(checkpoint: str, source_run: Path | None, overrides: list[str]) -> tuple[Config, dict]:
     """conf/ composed with the user's overrides over defaults taken from the source run (if any)."""
-    if source_run is not None:
-        run_cfg = yaml.safe_load((source_run / "config.yaml").read_text())
-        defaults = [f"task={run_cfg['task']['name']}", f"seed={run_cfg['seed']}", *(f"model.{key}={_value(value)}" for key, value in run_cfg["model"].items())]
+    run_cfg = yaml.safe_load((source_run / "config.yaml").read_text()) if source_run is not None else None
+    if run_cfg is not None:
+        task = run_cfg["task"]["name"] if (CONF_DIR / "task" / f"{run_cfg['task']['name']}.yaml").is_file() else "custom"
+        defaults = [f"task={task}", f"seed={run_cfg['seed']}", *(f"model.{key}={_value(value)}" for key, value in run_cfg["model"].items())]
     else:
         defaults = [f"model.name={_value(checkpoint)}", f"model.name_or_path={_value(checkpoint)}", "model.source=hub"]
     defaults.append("logger.job_type=evaluate")
@@ -60,7 +62,21 @@ def compose_config(checkpoint: str, source_run: Path | None, overrides: list[str
             raw = compose(config_name="config", overrides=[d for d in defaults if d.split("=", 1)[0] not in overridden] + overrides)
         except Exception as e:  # a key conf/ does not have, or a value of the wrong type
             raise UserError(f"invalid override: {str(e).splitlines()[0]}") from None
+    if run_cfg is not None:
+        keep_run_task(raw, run_cfg["task"], overridden)
     return validate(raw), to_plain_dict(raw)
+
+
+def keep_run_task(raw: DictConfig, run_task: dict, overridden: set[str]) -> None:
+    """The task as the run defined it (its own files and labels, a task from another config folder), except what
+    the command line overrides and the data location: where the task's data lives now wins, when it says."""
+    for key, value in run_task.items():
+        if any(o == f"task.{key}" or o.startswith(f"task.{key}.") for o in overridden):
+            continue
+        if key == "data_dir" and OmegaConf.select(raw, "task.data_dir") is not None:
+            continue
+        if OmegaConf.select(raw, f"task.{key}") != value:
+            OmegaConf.update(raw, f"task.{key}", value, merge=False)
 
 
 def _value(value) -> str:
@@ -78,7 +94,7 @@ def default_output_dir(cfg: Config) -> Path:
 def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source_run: Path | None, out_dir: Path, overrides: list[str]) -> dict:
     """Evaluate on dev (and predict test with predict=true); write out_dir; returns metrics.json's content."""
     from src.analysis import publish_results
-    from src.data import build_dev_data, raw_split_sources, tokenizer_fingerprint
+    from src.data import build_eval_data, tokenizer_fingerprint
     from src.finetune import count_parameters
     from src.loop import evaluate
     from src.model import align_head, check_max_length, load_trained
@@ -94,22 +110,26 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         prepare_run_dir(out_dir)
         write_config(out_dir, plain_config)
         write_status(out_dir, "running")
-    model, tokenizer = load_trained(checkpoint)
+    model, tokenizer = load_trained(checkpoint, cfg.task)
     check_max_length(cfg.model, model)
+    if cfg.task.label_names is None and cfg.task.type != "regression":  # inferred from train when the run trained: the head knows them
+        cfg.task.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model = align_head(model, cfg.task)
-    dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False), tokenizer_fingerprint(tokenizer))
+    loaders, examples = build_eval_data(cfg, tokenizer, tokenizer_fingerprint(tokenizer), cfg.task.label_names or [])
     num_parameters, _ = count_parameters(model)
     model = accelerator.prepare(model)
     source_metrics = _read_json(source_run / "metrics.json") if source_run is not None else {}
 
     tracker = start_tracker(cfg, plain_config, out_dir, None, accelerator.is_main_process)
     try:
-        result = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in dev_loaders.items()})
+        result = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in loaders["dev"].items()})
+        test = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in loaders["test"].items()}) if loaders["test"] else None
         if cfg.predict:
             write_submission(cfg, accelerator, model, tokenizer, submission_dir(cfg, out_dir))
         metrics = metrics_record(
             cfg,
             result,
+            test,
             checkpoint=checkpoint,
             best_step=0,
             final=result.metrics,
@@ -129,9 +149,11 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
             **({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {}),
         )
         if accelerator.is_main_process:
-            tracker.log({f"eval/{k}": v for k, v in result.metrics.items()}, 0)
-            publish_results(out_dir, cfg, result, dev_examples, metrics, tracker, summary={})
+            tracker.log({f"eval/{k}": v for k, v in result.metrics.items()} | ({f"test/{k}": v for k, v in test.metrics.items()} if test else {}), 0)
+            publish_results(out_dir, cfg, result, test, examples["dev"], metrics, tracker, summary={})
             log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
+            if test:
+                log.info(f"{cfg.task.name} test: " + ", ".join(f"{k}={v:.4f}" for k, v in test.metrics.items()))
     except BaseException as e:
         tracker.fail(failure_line(e))
         raise

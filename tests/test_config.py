@@ -7,21 +7,31 @@ import time
 import pytest
 from conftest import CONF_DIR, run_train
 
-TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml") if not p.stem.startswith("_"))
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
 
 def test_all_groups_are_present():
-    assert TASKS == ["cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli"]
+    assert set(TASKS) == {"cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli", "cb", "boolq", "superglue_rte", "tweet_emotion", "tweet_irony", "custom"}
     assert set(MODELS) >= {"bert-base", "bert-base-uncased", "bert-large-cased", "roberta-base", "distilbert-base-uncased", "deberta-v3-base", "minilm-l6", "tiny"}
 
 
-@pytest.mark.parametrize("task", TASKS)
+NUM_LABELS = {"stsb": 1, "mnli": 3, "cb": 3, "tweet_emotion": 4}
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if t != "custom"])
 @pytest.mark.parametrize("model", MODELS)
 def test_every_task_and_model_composes_and_validates(make_cfg, task, model):
+    from src.task_types import task_type
+
     cfg = make_cfg(f"task={task}", f"model={model}")
     assert cfg.task.name == task and cfg.model.name == model
-    assert cfg.task.num_labels == (1 if task == "stsb" else 3 if task == "mnli" else 2)
+    assert task_type(cfg.task).num_labels(cfg.task) == NUM_LABELS.get(task, 2)
+
+
+def test_the_custom_task_needs_its_text_fields():
+    out = run_train("task=custom", "task.data_files.train=a.csv", "task.data_files.dev=b.csv", "model=tiny", "logger=none")
+    assert out.returncode == 2 and "text_fields" in out.stderr.strip().splitlines()[-1], out.stderr
 
 
 @pytest.mark.parametrize("group,choice", [("optimizer", "sgd"), ("scheduler", "cosine"), ("scheduler", "constant"), ("hardware", "bf16"), ("hardware", "fp16"), ("logger", "wandb")])
@@ -62,7 +72,11 @@ def test_cfg_job_prints_the_composed_config():
         ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
         ("scheduler.warmup_ratio=1.5", "scheduler.warmup_ratio must be in [0, 1]"),
         ("data.glue_dir=/does/not/exist", "data.glue_dir '/does/not/exist' is not a directory"),
-        ("task=colaa", "unknown task 'colaa': choose one of cola, mnli, mrpc, qnli, qqp, rte, sst2, stsb, wnli"),
+        ("task=colaa", "unknown task 'colaa': choose one of boolq, cb, cola, custom, mnli, mrpc, qnli, qqp, rte, sst2, stsb, superglue_rte, tweet_emotion, tweet_irony, wnli"),
+        ("task.type=token_clf", "task.type 'token_clf' is not a task type: choose one of sequence_classification, regression"),
+        ("task.metrics=[pearson]", "task.metrics: pearson cannot score a sequence_classification task"),
+        ("task.main_metric=f1", "task.main_metric 'f1' is not one of the task's metrics ['matthews_correlation']"),
+        ("task.label_names=[only]", "task.label_names must name at least 2 classes"),
         ("model=bert-bas", "unknown model 'bert-bas': choose one of bert-base,"),
         ("optimizer=adam", "unknown optimizer 'adam': choose one of adamw, sgd"),
     ],

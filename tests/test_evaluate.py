@@ -9,12 +9,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import read_metrics, read_table
+from conftest import load_split, read_metrics, read_table
 from matplotlib.image import imread
 from scipy.special import softmax
 from transformers import AutoModelForSequenceClassification
 
-from src.data import load_raw_splits
 from src.evaluate import main as evaluate_main
 from src.model import build_tiny_model
 
@@ -52,7 +51,7 @@ def test_a_local_model_with_a_head_on_a_task_without_train_file(make_cfg, tiny_t
     assert (metrics["model"], metrics["task"], metrics["selection_split"]) == (str(checkpoint), "qnli", None)
 
     # recompute the model's dev predictions and probabilities by hand
-    dev = load_raw_splits(make_cfg("task=qnli", "model=tiny").task, str(glue_dir), with_train=False)["dev"].select(range(64))
+    dev = load_split(make_cfg("task=qnli", "model=tiny"), "dev").select(range(64))
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
     with torch.inference_mode():
         encoded = tiny_tokenizer(list(dev["question"]), list(dev["sentence"]), truncation=True, max_length=128, padding=True, return_tensors="pt")

@@ -7,10 +7,8 @@ import time
 
 import pytest
 import torch
-from conftest import read_metrics, run_train
+from conftest import load_split, read_metrics, run_train
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-from src.data import load_raw_splits
 
 METRIC_KEYS = {
     "cola": {"matthews_correlation"},
@@ -66,7 +64,7 @@ def test_best_checkpoint_reloads_with_from_pretrained_and_reproduces_predictions
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "checkpoint-best")
     assert model.config.id2label == {0: "entailment", 1: "not_entailment"}
     cfg = make_cfg("task=rte", "model=tiny")
-    dev = load_raw_splits(cfg.task, str(glue_dir))["dev"]
+    dev = load_split(cfg, "dev")
     with torch.inference_mode():
         enc = tokenizer(dev["sentence1"][:40], dev["sentence2"][:40], truncation=True, max_length=128, padding=True, return_tensors="pt")
         preds = model(**enc).logits.argmax(-1).tolist()
