@@ -17,7 +17,7 @@ RUNS        ?= outputs
 
 export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR
 
-.PHONY: install train test test-fast bench report lint clean
+.PHONY: install train test test-fast bench bench-quality report lint clean
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ test-fast: install  ## skip the MiniLM training tests
 
 bench: install  ## speed ratios (see benchmarks/run.py); writes BENCHMARKS.md
 	$(OFFLINE_ENV) $(PY) -m benchmarks.run $(ARGS)
+
+bench-quality: install  ## dev scores of src.train vs the HF Trainer on one recipe, 3 seeds (about 2 h on 2 idle cores; resumable); writes BENCHMARKS.md
+	$(OFFLINE_ENV) $(PY) -m benchmarks.quality $(ARGS)
 
 report: install  ## leaderboard (mean ± std over seeds), per-run table and plots of every run under RUNS, into outputs/report
 	$(PY) -m src.report $(RUNS) $(ARGS)

@@ -6,6 +6,7 @@ This module imports nothing heavy: `python -m src.train --cfg job` must stay fas
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,8 @@ class ModelConfig:
     max_length: int = 128
     revision: str | None = None
     dropout: float | None = None  # None = the pretrained model's own dropout rates
+    lr: float = 2e-5  # the model's recommended AdamW learning rate for full fine-tuning: optimizer.lr's default
+    init_from: str | None = None  # a finished run's directory: start from its fine-tuned encoder, with a fresh head
     # tiny only
     hidden_size: int = 64
     num_layers: int = 2
@@ -251,6 +254,9 @@ def check(c: Config) -> Config:
     _check(c.model.dropout is None or 0 <= c.model.dropout < 1, f"model.dropout must be in [0, 1), got {c.model.dropout}")
     _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
     _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
+    _check(c.model.lr > 0, f"model.lr must be > 0, got {c.model.lr}")
+    if c.model.init_from is not None:
+        _check_init_from(c.model)
     _check_finetune(c.finetune)
     for key in ("max_train_samples", "max_eval_samples"):
         n = getattr(d, key)
@@ -269,6 +275,17 @@ def check(c: Config) -> Config:
     _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
     _check(c.logger.init_timeout_s > 0, f"logger.init_timeout_s must be > 0, got {c.logger.init_timeout_s}")
     return c
+
+
+def _check_init_from(model: ModelConfig) -> None:
+    """A finished run of the same model, with its best checkpoint: what src.model.init_encoder_from reads."""
+    run_dir = model.init_from
+    metrics = os.path.join(run_dir, "metrics.json")
+    _check(os.path.isfile(metrics), f"model.init_from={run_dir} is not a finished run (no metrics.json): point it at a run directory of src.train")
+    _check(os.path.isdir(os.path.join(run_dir, "checkpoint-best")), f"model.init_from={run_dir} has no checkpoint-best/ (trained with trainer.save_best=false?)")
+    with open(metrics) as f:
+        source_model = json.load(f).get("model")
+    _check(source_model == model.name, f"model.init_from={run_dir} fine-tuned {source_model}, not {model.name}: set model={source_model}")
 
 
 def check_task(t: TaskConfig) -> None:

@@ -92,7 +92,32 @@ def load_tokenizer(model: ModelConfig) -> PreTrainedTokenizerBase:
 
 
 def load_model(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
-    """A pretrained encoder with a fresh head for the task (seed torch before calling: the head is random)."""
+    """A pretrained encoder with a fresh head for the task (seed torch before calling: the head is random);
+    with model.init_from, the encoder is then that run's fine-tuned one."""
+    net = _load_pretrained(model, task, tokenizer)
+    if model.init_from is not None:
+        init_encoder_from(net, model.init_from, task)
+    return net
+
+
+def init_encoder_from(net: torch.nn.Module, run_dir: str, task: TaskConfig) -> None:
+    """Intermediate-task training (MNLI -> RTE, as RoBERTa, DeBERTa and ModernBERT report): put the encoder weights
+    of a finished run's best checkpoint into net, in place. The encoder is everything under the model's
+    base_model_prefix (BERT: embeddings, layers and pooler); the task head, outside it, stays as load_model built
+    it: fresh, sized for this task, and the same as without init_from for the same seed. A LoRA/AdaLoRA run's
+    adapters are merged into its encoder first. Only the encoder is read, so the source is loaded with this task's
+    head class, whatever the source's task was."""
+    source, _ = load_trained(str(Path(run_dir) / "checkpoint-best"), task)
+    if isinstance(source, PeftModel):
+        source = source.merge_and_unload()
+    try:
+        net.base_model.load_state_dict(source.base_model.state_dict(), strict=True)
+    except RuntimeError as e:
+        raise UserError(f"model.init_from={run_dir}: its encoder does not fit this model ({str(e).splitlines()[0]})") from None
+    log.info(f"encoder initialised from {run_dir} (fine-tuned on its task); task head fresh")
+
+
+def _load_pretrained(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
     if model.source == "tiny":
         return build_tiny_model(model, task, vocab_size=len(tokenizer))
     path = resolve_path(model)

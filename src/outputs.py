@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from src.config import Config, UserError
+from src.runs import init_source
 from src.task_types import task_type
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def metrics_record(cfg: Config, evaluation: EvalResult, test: EvalResult | None 
         "benchmark": cfg.task.benchmark,
         "model": cfg.model.name,
         "model_name_or_path": cfg.model.name_or_path,
+        "init_from": init_source(cfg.model.init_from),  # the run whose fine-tuned encoder it started from
         "seed": cfg.seed,
         "label_names": cfg.task.label_names,
         "main_metric": cfg.task.main_metric,

@@ -218,6 +218,12 @@ def cli() -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if {"-m", "--multirun"} & set(sys.argv) and {"--cfg", "-c"} & set(sys.argv):  # every job's config (Hydra allows only one of them)
+        from src.sweep import print_job_configs
+
+        register_schema()
+        print_job_configs([a for a in sys.argv[1:] if a not in ("-m", "--multirun", "--cfg", "-c", "job")], CONF_DIR)
+        return
     if os.environ.get("RANK", "0") != "0":
         # DDP: ranks > 0 write into rank 0's run directory (broadcast in `run`); Hydra's own one stays out of outputs/
         sys.argv += [f"hydra.run.dir={tempfile.gettempdir()}/basebench-rank{os.environ['RANK']}", "hydra.output_subdir=null"]

@@ -41,11 +41,18 @@ def test_other_groups_compose(make_cfg, group, choice):
 def test_defaults_and_key_names(make_cfg):
     cfg = make_cfg()
     assert (cfg.task.name, cfg.model.name, cfg.optimizer.name) == ("cola", "minilm-l6", "adamw")
-    assert cfg.optimizer.lr == 2e-5 and cfg.optimizer.weight_decay == 0.01
+    assert cfg.optimizer.lr == 5e-5 and cfg.optimizer.weight_decay == 0.01  # MiniLM-L6's own lr (model.lr)
     for key in ("batch_size", "epochs", "max_steps"):
         assert hasattr(cfg.trainer, key)
     for key in ("glue_dir", "max_train_samples", "max_eval_samples"):
         assert hasattr(cfg.data, key)
+
+
+def test_the_model_recommends_the_learning_rate_and_the_command_line_wins(make_cfg):
+    assert (make_cfg().model.lr, make_cfg("model=bert-base").optimizer.lr, make_cfg("model=tiny").optimizer.lr) == (5e-5, 2e-5, 2e-5)
+    assert make_cfg("optimizer.lr=3e-5").optimizer.lr == 3e-5  # as each job of a sweep over optimizer.lr
+    assert make_cfg("model=bert-base", "model.lr=4e-5").optimizer.lr == 4e-5
+    assert make_cfg("optimizer=sgd").optimizer.lr == 1e-2  # SGD's scale is its own
 
 
 def test_cfg_job_prints_the_composed_config():
