@@ -234,11 +234,23 @@ def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
     return ds.select_columns(keep + ["label"]).rename_column("label", "labels")
 
 
-def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+class PaddingCollator(DataCollatorWithPadding):
+    """Pads a batch with the tokenizer's pad token on its padding side (src.model's padding rule). Rows padded on the
+    left get position ids that count from their first real token, as each would have alone: a model with absolute
+    positions (GPT-2) would otherwise see each row shifted by its padding, and predict differently in another batch."""
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = super().__call__(features)
+        if self.tokenizer.padding_side == "left":
+            batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return batch
+
+
+def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> PaddingCollator:
     if cfg.data.pad_to_max_length:  # fixed shapes, as run_glue.py's default
-        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=cfg.model.max_length)
+        return PaddingCollator(tokenizer, padding="max_length", max_length=cfg.model.max_length)
     # per-batch padding; multiples of 8 suit tensor cores
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
+    return PaddingCollator(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
 
 
 def eval_loader(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenized: datasets.Dataset) -> DataLoader:

@@ -94,7 +94,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         prepare_run_dir(out_dir)
         write_config(out_dir, plain_config)
         write_status(out_dir, "running")
-    model, tokenizer = load_trained(checkpoint)
+    model, tokenizer = load_trained(checkpoint, cfg.model)
     check_max_length(cfg.model, model)
     model = align_head(model, cfg.task)
     dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False), tokenizer_fingerprint(tokenizer))

@@ -24,6 +24,16 @@ from transformers import (
     DistilBertForSequenceClassification,
     GPT2Config,
     GPT2ForSequenceClassification,
+    GPTNeoXConfig,
+    GPTNeoXForSequenceClassification,
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
+    OPTConfig,
+    OPTForSequenceClassification,
+    Qwen2Config,
+    Qwen2ForSequenceClassification,
     RobertaConfig,
     RobertaForSequenceClassification,
 )
@@ -136,7 +146,7 @@ def test_linear_probe_changes_no_encoder_weight(runs, tiny_tokenizer):
 def test_adapter_checkpoint_reloads_with_its_head_and_gives_the_same_predictions(runs, method):
     run_dir = runs[method]
     metrics, cfg = read_metrics(run_dir), run_config(run_dir)
-    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"))
+    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.model)
     data = build_data(cfg, tokenizer)
     accelerator = Accelerator(cpu=True)
     model = accelerator.prepare(model)
@@ -209,11 +219,17 @@ def test_adalora_resumed_from_a_mid_checkpoint_equals_the_uninterrupted_run(runs
 
 def small_model(family: str) -> torch.nn.Module:
     sizes = dict(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    ids = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)  # within the small vocabulary
     return {
         "bert": lambda: BertForSequenceClassification(BertConfig(**sizes)),
         "roberta": lambda: RobertaForSequenceClassification(RobertaConfig(**sizes)),
         "deberta-v2": lambda: DebertaV2ForSequenceClassification(DebertaV2Config(**sizes)),
         "distilbert": lambda: DistilBertForSequenceClassification(DistilBertConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2, hidden_dim=32)),
+        "modernbert": lambda: ModernBertForSequenceClassification(ModernBertConfig(**sizes, **ids, cls_token_id=1, sep_token_id=2)),
+        "gpt2": lambda: GPT2ForSequenceClassification(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2, **ids)),
+        "llama": lambda: LlamaForSequenceClassification(LlamaConfig(**sizes, **ids)),
+        "qwen2": lambda: Qwen2ForSequenceClassification(Qwen2Config(**sizes, num_key_value_heads=1, **ids)),
+        "gpt_neox": lambda: GPTNeoXForSequenceClassification(GPTNeoXConfig(**sizes, **ids)),
     }[family]()
 
 
@@ -222,6 +238,11 @@ FAMILIES = {  # model_type: (attention projections that get adapters, the task h
     "roberta": ({"query", "value"}, {"classifier"}),
     "deberta-v2": ({"query_proj", "value_proj"}, {"pooler", "classifier"}),
     "distilbert": ({"q_lin", "v_lin"}, {"pre_classifier", "classifier"}),
+    "modernbert": ({"Wqkv"}, {"head", "classifier"}),
+    "gpt2": ({"c_attn"}, {"score"}),
+    "llama": ({"q_proj", "v_proj"}, {"score"}),
+    "qwen2": ({"q_proj", "v_proj"}, {"score"}),
+    "gpt_neox": ({"query_key_value"}, {"score"}),
 }
 
 
@@ -248,9 +269,9 @@ def test_target_modules_in_config_and_their_errors(make_cfg):
     assert model.peft_config["default"].r == 2 and model.peft_config["default"].target_modules == {"query", "key", "value", "dense"}
     with pytest.raises(UserError, match=r"^finetune.target_modules: qkv names no module of BertForSequenceClassification$"):
         apply_finetune(make_cfg("finetune=lora", "finetune.target_modules=[qkv]").finetune, small_model("bert"), total_steps=10)
-    gpt2 = GPT2ForSequenceClassification(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64))
-    with pytest.raises(UserError, match=r"no default target modules for model type 'gpt2' .*: set finetune.target_modules=\[...\]$"):
-        apply_finetune(make_cfg("finetune=adalora").finetune, gpt2, total_steps=10)
+    opt = OPTForSequenceClassification(OPTConfig(vocab_size=64, hidden_size=16, word_embed_proj_dim=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2))
+    with pytest.raises(UserError, match=r"no default target modules for model type 'opt' .*: set finetune.target_modules=\[...\] or all-linear$"):
+        apply_finetune(make_cfg("finetune=adalora").finetune, opt, total_steps=10)
 
 
 @pytest.mark.parametrize(
