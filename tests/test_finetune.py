@@ -4,6 +4,7 @@ directories are then read back: parameter counts, frozen encoder, adapter checkp
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from src.config import Config, UserError, validate
 from src.data import build_data
 from src.evaluate import main as evaluate_main
 from src.finetune import apply_finetune, count_parameters
-from src.loop import evaluate
+from src.loop import build_optimizer, evaluate
 from src.model import load_model, load_trained
 
 METHODS = ["full", "linear_probe", "lora", "adalora"]
@@ -261,6 +262,29 @@ def test_defaults_per_model_family(make_cfg, family):
     assert all(m.p == 0 for m in probe.base_model.modules() if isinstance(m, torch.nn.Dropout))  # fixed features
     all_params, trainable = count_parameters(probe)
     assert all_params == sum(p.numel() for p in small_model(family).parameters()) and 0 < trainable < all_params
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_weight_decay_on_biases_and_normalisation_weights(make_cfg, family):
+    """By layer class, whatever the family names them: BERT's LayerNorm, GPT-2's ln_1/ln_f, Llama's RMSNorm
+    input_layernorm/norm, GPT-NeoX's final_layer_norm, ModernBERT's attn_norm."""
+    model = small_model(family)
+    optimizer = build_optimizer(make_cfg(), model)
+    names = {id(p): name for name, p in model.named_parameters()}
+    decayed, exempt = ({names[id(p)] for p in group["params"]} for group in optimizer.param_groups)
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.01, 0.0]
+    assert exempt == {name for name in names.values() if "bias" in name or re.search("norm|ln_", name, re.IGNORECASE)}
+    assert decayed | exempt == set(names.values()) and any("norm" in name.lower() or "ln_" in name for name in exempt)
+
+
+def test_all_linear_adapts_every_linear_layer_but_the_head(make_cfg):
+    finetune = make_cfg("finetune=lora", "finetune.target_modules=all-linear").finetune
+    adapted = {}
+    for family in ("gpt2", "llama"):
+        model = apply_finetune(finetune, small_model(family), total_steps=10)
+        adapted[family] = {name.split(".")[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")}
+        assert model.peft_config["default"].fan_in_fan_out == (family == "gpt2")  # GPT-2's Conv1D weights are transposed
+    assert adapted == {"gpt2": {"c_attn", "c_proj", "c_fc"}, "llama": {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}
 
 
 def test_target_modules_in_config_and_their_errors(make_cfg):
