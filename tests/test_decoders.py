@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from transformers import (
     AutoModelForCausalLM,
+    AutoModelForMaskedLM,
     AutoTokenizer,
     DebertaV2Config,
     DebertaV2ForSequenceClassification,
@@ -32,6 +33,7 @@ from transformers import (
     GPTNeoXConfig,
     LlamaConfig,
     MambaConfig,
+    ModernBertConfig,
     PreTrainedTokenizerFast,
     Qwen2Config,
 )
@@ -45,7 +47,7 @@ from src.loop import build_optimizer, evaluate
 from src.model import TINY_CONFIGS, build_tiny_tokenizer, load_model, load_tokenizer
 from src.report import write_report
 
-FAMILIES = ["gpt2", "llama", "qwen2", "gpt_neox"]
+FAMILIES = ["gpt2", "llama", "qwen2", "gpt_neox"]  # decoders
 METHODS = ["full", "linear_probe", "lora", "adalora"]
 ONE_THREAD = "hardware.num_threads=1"
 # left padding while training: the collator's position ids go through every method (peft included)
@@ -80,7 +82,16 @@ def one_thread():
 
 
 def save_base_lm(family: str, directory: Path) -> Path:
-    """A random base language model as the Hub holds them (a ...ForCausalLM checkpoint), with a pad-less tokenizer."""
+    """A random base language model as the Hub holds them (a ...ForCausalLM checkpoint, ModernBERT's ...ForMaskedLM),
+    with a pad-less tokenizer (ModernBERT's, an encoder's, has one)."""
+    if family == "modernbert":
+        tokenizer = build_tiny_tokenizer("bert")
+        ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (("pad_token_id", "[PAD]"), ("cls_token_id", "[CLS]"), ("sep_token_id", "[SEP]"))}
+        config = ModernBertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256, **ids)
+        torch.manual_seed(0)
+        AutoModelForMaskedLM.from_config(config).save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+        return directory
     tokenizer = build_tiny_tokenizer("llama" if family == "llama" else "gpt2")
     ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     sizes = {"vocab_size": len(tokenizer), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 256, **ids}
@@ -99,7 +110,7 @@ def save_base_lm(family: str, directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def base_lms(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("base_lms")
-    return {family: save_base_lm(family, root / family) for family in FAMILIES}
+    return {family: save_base_lm(family, root / family) for family in [*FAMILIES, "modernbert"]}
 
 
 def local_model(directory: Path, *overrides: str) -> list[str]:
@@ -136,8 +147,7 @@ def dev_logits(cfg: Config, net: torch.nn.Module, tokenizer, eval_batch_size: in
     return evaluate(cfg, Accelerator(cpu=True), net, loaders).logits[""]
 
 
-@pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family,side", [(family, side) for family in FAMILIES for side in ("right", "left")] + [("modernbert", "right")])
 def test_predictions_do_not_depend_on_the_batch(make_cfg, base_lms, family, side):
     """CoLA's sentences differ in length: in batches of 64 most rows are padded, one at a time none is."""
     cfg = make_cfg("task=cola", *local_model(base_lms[family], f"model.padding_side={side}"), "data.max_eval_samples=64")
