@@ -20,6 +20,10 @@ class UserError(Exception):
 
 
 FINETUNE_METHODS = ("full", "linear_probe", "lora", "adalora")
+TINY_ARCHITECTURES = ("bert", "gpt2", "llama")  # what model.source=tiny builds (src.model.TINY_CONFIGS)
+TORCH_DTYPES = ("fp32", "bf16")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
+ALL_LINEAR = "all-linear"  # finetune.target_modules: every linear layer but the head (peft's shorthand)
 
 
 TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text")  # datasets' own loaders; "text": a text file + a label file per split
@@ -93,7 +97,13 @@ class ModelConfig:
     dropout: float | None = None  # None = the pretrained model's own dropout rates
     lr: float = 2e-5  # the model's recommended AdamW learning rate for full fine-tuning: optimizer.lr's default
     init_from: str | None = None  # a finished run's directory: start from its fine-tuned encoder, with a fresh head
+    padding_side: str = "right"  # right | left (decoders only): where a batch's pad tokens go
+    torch_dtype: str = "fp32"  # fp32 | bf16: the dtype the weights are loaded and kept in
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 | flex_attention
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower steps
+    trust_remote_code: bool = False  # run code from the model's repository (a model transformers does not ship)
     # tiny only
+    architecture: str = "bert"  # bert | gpt2 | llama
     hidden_size: int = 64
     num_layers: int = 2
     num_heads: int = 2
@@ -148,7 +158,9 @@ class FinetuneConfig:
     rank: int = 8  # lora: r; adalora: target average rank (target_r)
     alpha: float = 16.0
     dropout: float = 0.1
-    target_modules: list[str] | None = None  # None = the model family's query and value projections
+    # None = the model family's query and value projections (src/families.py); a list of module names; or "all-linear".
+    # Any: OmegaConf types no union of a list and a string, so `check` does
+    target_modules: Any = None
     # adalora only
     init_rank: int = 12
     rank_warmup: float = 0.1  # fractions of the training steps (peft's tinit and tfinal)
@@ -253,10 +265,7 @@ def check(c: Config) -> Config:
     _check(s.warmup_steps is None or s.warmup_steps >= 0, f"scheduler.warmup_steps must be >= 0, got {s.warmup_steps}")
     _check(c.model.dropout is None or 0 <= c.model.dropout < 1, f"model.dropout must be in [0, 1), got {c.model.dropout}")
     _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
-    _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
-    _check(c.model.lr > 0, f"model.lr must be > 0, got {c.model.lr}")
-    if c.model.init_from is not None:
-        _check_init_from(c.model)
+    _check_model(c)
     _check_finetune(c.finetune)
     for key in ("max_train_samples", "max_eval_samples"):
         n = getattr(d, key)
@@ -306,11 +315,29 @@ def check_task(t: TaskConfig) -> None:
     TASK_TYPES[t.type].check(t)
 
 
+def _check_model(c: Config) -> None:
+    m = c.model
+    _check(m.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {m.source!r}")
+    _check(m.architecture in TINY_ARCHITECTURES, f"model.architecture must be one of {', '.join(TINY_ARCHITECTURES)}, got {m.architecture!r}")
+    _check(m.padding_side in ("right", "left"), f"model.padding_side must be right or left, got {m.padding_side!r}")
+    _check(m.torch_dtype in TORCH_DTYPES, f"model.torch_dtype must be one of {', '.join(TORCH_DTYPES)}, got {m.torch_dtype!r}")
+    _check(m.attn_implementation in ATTN_IMPLEMENTATIONS, f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, got {m.attn_implementation!r}")
+    # two half-precision formats at once: fp16 autocast would recompute bf16 weights in fp16's narrower range
+    _check(not (m.torch_dtype == "bf16" and c.hardware.mixed_precision == "fp16"), "model.torch_dtype=bf16 cannot train under fp16 mixed precision: use hardware=bf16")
+    _check(not (m.attn_implementation == "flash_attention_2" and c.hardware.accelerator == "cpu"), "model.attn_implementation=flash_attention_2 needs a GPU: use sdpa on CPU")
+    _check(m.lr > 0, f"model.lr must be > 0, got {m.lr}")
+    if m.init_from is not None:
+        _check_init_from(m)
+
+
 def _check_finetune(f: FinetuneConfig) -> None:
     _check(f.name in FINETUNE_METHODS, f"finetune.name must be one of {', '.join(FINETUNE_METHODS)}, got {f.name!r}")
-    for key in ("head_modules", "target_modules"):
-        names = getattr(f, key)
-        _check(names is None or len(names) > 0, f"finetune.{key} must name at least one module (or be null for the default)")
+    _check(f.head_modules is None or len(f.head_modules) > 0, "finetune.head_modules must name at least one module (or be null for the default)")
+    targets = f.target_modules
+    _check(
+        targets is None or targets == ALL_LINEAR or (isinstance(targets, list) and len(targets) > 0 and all(isinstance(t, str) for t in targets)),
+        f"finetune.target_modules must name at least one module, or be {ALL_LINEAR} (or null for the default), got {targets!r}",
+    )
     if f.name not in ("lora", "adalora"):
         return
     _check(f.rank >= 1, f"finetune.rank must be >= 1, got {f.rank}")

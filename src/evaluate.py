@@ -111,7 +111,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         prepare_run_dir(out_dir)
         write_config(out_dir, plain_config)
         write_status(out_dir, "running")
-    model, tokenizer = load_trained(checkpoint, cfg.task)
+    model, tokenizer = load_trained(checkpoint, cfg.model, cfg.task)
     check_max_length(cfg.model, model)
     if cfg.task.label_names is None and task_type(cfg.task).has_classes:  # inferred from train when the run trained: the head knows them
         cfg.task.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -35,7 +35,6 @@ from src.finetune import AdaLoraAllocatorState
 from src.task_types import task_type
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias", "norm.weight")
 
 
 @dataclass
@@ -91,12 +90,20 @@ class TrainResult:
         return self.train_samples / self.train_runtime_s if self.train_runtime_s > 0 else 0.0
 
 
+def no_decay_parameters(model: torch.nn.Module) -> set[int]:
+    """ids of the parameters weight decay leaves alone: biases, and the weights of normalisation layers, found by the
+    layer's class (LayerNorm, LlamaRMSNorm, Qwen2RMSNorm, ...) rather than by names, which differ in every family
+    (GPT-2's ln_1, Llama's input_layernorm, ModernBERT's attn_norm)."""
+    norms = {id(p) for module in model.modules() if type(module).__name__.endswith("Norm") for p in module.parameters(recurse=False)}
+    return norms | {id(p) for name, p in model.named_parameters() if "bias" in name}
+
+
 def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
     opt = cfg.optimizer
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    decay, no_decay, exempt = [], [], no_decay_parameters(model)
+    for param in model.parameters():
         if param.requires_grad:
-            (no_decay if any(nd in name for nd in NO_DECAY) else decay).append(param)
+            (no_decay if id(param) in exempt else decay).append(param)
     groups = [{"params": decay, "weight_decay": opt.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if opt.name == "adamw":
         return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=opt.fused)

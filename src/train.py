@@ -88,7 +88,7 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
     result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log)
     if cfg.predict:
         accelerator.wait_for_everyone()  # the main process has written checkpoint-best
-        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.task)
+        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.model, cfg.task)
         write_submission(cfg, accelerator, accelerator.prepare(best_model), best_tokenizer, submission_dir(cfg, run_dir))
 
     main_metric = cfg.task.main_metric

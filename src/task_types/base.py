@@ -25,6 +25,7 @@ class TaskType:
 
     name: str
     model_class: str  # transformers' Auto class of the head (AutoModelForSequenceClassification)
+    model_mapping: str  # transformers' table of the model types that have that head (in transformers.models.auto.modeling_auto)
     peft_task_type: str  # peft's TaskType for adapters (SEQ_CLS)
     allowed_metrics: tuple[str, ...]  # names in src.metrics.METRICS that fit the type
     has_classes: bool  # predicts classes with names (task.label_names), rather than scores
@@ -115,8 +116,8 @@ class SequenceTask(TaskType):
         return encode
 
     def collator(self, tokenizer, pad_to_max_length: int | None, pad_to_multiple_of: int | None):
-        from transformers import DataCollatorWithPadding
+        from src.collate import PaddingCollator
 
         if pad_to_max_length:  # fixed shapes, as run_glue.py's default
-            return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=pad_to_max_length)
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+            return PaddingCollator(tokenizer, padding="max_length", max_length=pad_to_max_length)
+        return PaddingCollator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
