@@ -47,6 +47,16 @@ class PredictSplit:
 
 
 @dataclass
+class PromptConfig:
+    """How src.zeroshot puts an example to a language model (src/prompts.py): lm-evaluation-harness's prompt format."""
+
+    template: str | None = None  # a Jinja template over the task's text fields; null: the task has no prompt
+    choices: list[str] | None = None  # the answer for each label id, in label order (verbalizers)
+    target_delimiter: str = " "  # between a prompt and its answer
+    fewshot_delimiter: str = "\n\n"  # after each few-shot example's answer
+
+
+@dataclass
 class TaskConfig:
     """A task is data: where its examples are, what they hold, how they are scored (conf/task/*.yaml)."""
 
@@ -81,6 +91,7 @@ class TaskConfig:
     predict_splits: list[PredictSplit] = field(default_factory=list)  # unlabelled: predict=true writes submission files
     submission_format: str = "glue"  # glue: index<TAB>prediction .tsv | superglue: {"idx", "label"} .jsonl
     submission_labels: str = "id"  # id | name: what a submission file holds for a class
+    prompt: PromptConfig = field(default_factory=PromptConfig)  # zero- and few-shot scoring (src.zeroshot); classification only
 
     def split_suffix(self, split: str) -> str:
         """The metric suffix of a dev split: "" for dev, "_mm" for dev_mm."""
@@ -221,6 +232,7 @@ class Config:
     output_dir: str | None = None  # None = Hydra's run directory
     predict: bool = False  # also write GLUE test-set predictions (submission files)
     submission_dir: str | None = None  # None = <run dir>/glue_submission
+    num_fewshot: int = 0  # src.zeroshot: solved examples put before each scored one
 
 
 def register_schema() -> None:
@@ -277,6 +289,7 @@ def check(c: Config) -> Config:
     _check(c.hardware.accelerator in ("cpu", "gpu", "auto"), f"hardware.accelerator must be cpu, gpu or auto, got {c.hardware.accelerator!r}")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
     check_task(t)
+    _check(c.num_fewshot >= 0, f"num_fewshot must be >= 0, got {c.num_fewshot}")
     _check(c.analysis.num_errors >= 0, f"analysis.num_errors must be >= 0, got {c.analysis.num_errors}")
     _check(not c.predict or bool(t.predict_splits), f"predict=true: task {t.name} has no unlabelled test split to predict (task.predict_splits)")
     _check(not c.predict or tr.save_best, "predict=true predicts with the best checkpoint: it needs trainer.save_best=true")

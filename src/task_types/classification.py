@@ -16,6 +16,7 @@ import numpy as np
 
 from src.config import TaskConfig, UserError
 from src.metrics import CLASSIFICATION
+from src.prompts import check_prompt
 from src.task_types.base import SequenceTask
 
 
@@ -46,9 +47,11 @@ class SequenceClassification(SequenceTask):
     peft_task_type = "SEQ_CLS"
     allowed_metrics = CLASSIFICATION
     has_classes = True
+    zero_shot = True
 
     def check(self, task: TaskConfig) -> None:
         super().check(task)
+        check_prompt(task)
         names = task.label_names
         if names is not None:
             if len(names) < 2:
