@@ -163,7 +163,7 @@ def test_the_shipped_prompts_are_lm_evaluation_harness_s(make_cfg):
         stripped = hypothesis.strip()
         expected = "The sky is grey.\nQuestion: {} True, False or Neither?\nAnswer:".format(stripped + ("" if stripped.endswith(".") else "."))
         assert render(mnli, {"premise": "The sky is grey.", "hypothesis": hypothesis}) == expected
-    for task in ("sst2", "mrpc", "qnli", "wnli", "boolq", "cb", "superglue_rte"):
+    for task in ("sst2", "mrpc", "qqp", "qnli", "wnli", "boolq", "cb", "superglue_rte", "tweet_emotion", "tweet_irony"):  # every classification task has one
         cfg = make_cfg(f"task={task}")
         assert len(cfg.task.prompt.choices) == len(cfg.task.label_names)
 
