@@ -101,7 +101,12 @@ class TaskType:
 
 
 class SequenceTask(TaskType):
-    """One label per text or text pair: the text fields go to the tokenizer side by side; batches pad per batch."""
+    """One label per text or text pair: the text fields go to the tokenizer side by side; batches pad per batch; the
+    head reads the whole sequence (the first token of an encoder, the last real token of a decoder)."""
+
+    model_class = "AutoModelForSequenceClassification"
+    model_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"
+    peft_task_type = "SEQ_CLS"
 
     def tokenize_function(self, task: TaskConfig, tokenizer, max_length: int) -> Callable[[dict], dict]:
         """A batched datasets.map function: the text field(s) to model inputs, plus each example's length."""

@@ -41,9 +41,6 @@ def infer_label_names(values: list) -> list[str]:
 
 class SequenceClassification(SequenceTask):
     name = "sequence_classification"
-    model_class = "AutoModelForSequenceClassification"
-    model_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"
-    peft_task_type = "SEQ_CLS"
     allowed_metrics = CLASSIFICATION
     has_classes = True
 

@@ -16,9 +16,6 @@ from src.task_types.base import SequenceTask
 
 class Regression(SequenceTask):
     name = "regression"
-    model_class = "AutoModelForSequenceClassification"
-    model_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"
-    peft_task_type = "SEQ_CLS"
     allowed_metrics = REGRESSION
     has_classes = False
 
