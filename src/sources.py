@@ -28,7 +28,6 @@ import datasets
 from src.config import TaskConfig, UserError
 from src.hub import require_hub
 from src.task_types import task_type
-from src.task_types.classification import infer_label_names
 
 log = logging.getLogger("basebench")
 datasets.disable_progress_bars()  # our own progress bar is the one that matters
@@ -58,10 +57,11 @@ def resolve_label_names(task: TaskConfig, cache_dir: str) -> list[str]:
     """task.label_names, or the Hub's class names, or (local files) the sorted labels of train, cached by its content."""
     if task.label_names is not None or task.type == "regression":
         return list(task.label_names or [])
+    kind = task_type(task)
     if not is_local(task):
         hub = _hub_split(task, task.train_split)
         feature = hub.features.get(task.label_field)
-        return list(feature.names) if isinstance(feature, datasets.ClassLabel) else infer_label_names(hub[task.label_field])
+        return list(feature.names) if isinstance(feature, datasets.ClassLabel) else kind.infer_label_names(task, hub[task.label_field][:])
     path = _local_file(task, task.train_split)
     cache = Path(cache_dir) / "labels" / f"{task.name}-{_digest(path.read_bytes(), _options(task, task.train_split))}.json"
     if cache.is_file():
@@ -69,7 +69,7 @@ def resolve_label_names(task: TaskConfig, cache_dir: str) -> list[str]:
     raw = _rename(_read_local(task, task.train_split, path), task, str(path))
     if task.label_field not in raw.column_names:
         raise UserError(f"{path}: no label column {task.label_field!r} (it has {', '.join(raw.column_names)}): set task.label_field, or map a column with task.rename")
-    names = infer_label_names(raw[task.label_field])
+    names = kind.infer_label_names(task, raw[task.label_field][:])
     if len(names) < 2:
         raise UserError(f"{path}: train has {len(names)} distinct label(s) {names}: a classifier needs at least 2")
     log.info(f"{task.name}: {len(names)} labels inferred from train (sorted): {names}")
@@ -307,15 +307,15 @@ def _examples(raw: datasets.Dataset, task: TaskConfig, split: str, label_names: 
         raise UserError(f"{where}: the {split} split holds no examples")
     out: dict[str, list] = {}
     for name in task.text_fields:
-        values = raw[name]
+        values = raw[name][:]  # a plain list: iterating a datasets Column reads row by row
         empty = next((i for i, v in enumerate(values) if v is None), None)
         if empty is not None:
             raise UserError(f"{where_row(empty)}: no value for {name!r} (a row with fewer columns than the header?)")
         out[name] = [v if isinstance(v, str | list) else str(v) for v in values]
     if labelled:
-        out["label"] = task_type(task).encode_labels(raw[task.label_field], task, label_names, where_row)
+        out["label"] = task_type(task).encode_labels(raw[task.label_field][:], task, label_names, where_row)
     else:
-        out["test_index"] = [str(v) for v in raw[task.id_field]]
+        out["test_index"] = [str(v) for v in raw[task.id_field][:]]
     out["idx"] = list(range(len(raw)))
     examples = datasets.Dataset.from_dict(out)
     unlabelled = [i for i, label in enumerate(out.get("label", [])) if label is None]
