@@ -32,8 +32,8 @@ class SplitAnalysis:
 
 
 def example_texts(task: TaskConfig, examples: datasets.Dataset) -> list[str]:
-    """One display string per example: its text fields joined by [SEP]."""
-    return [" [SEP] ".join(parts) for parts in zip(*(examples[f] for f in task.text_fields))]
+    """One display string per example: its text fields joined by [SEP] (a field of words: the words joined by spaces)."""
+    return [" [SEP] ".join(part if isinstance(part, str) else " ".join(part) for part in parts) for parts in zip(*(examples[f] for f in task.text_fields))]
 
 
 def prediction_rows(cfg: Config, examples: datasets.Dataset, result: EvalResult) -> list[list]:

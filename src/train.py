@@ -37,12 +37,14 @@ logging.getLogger("accelerate").setLevel(logging.WARNING)  # it logs every file 
 
 
 def check_group_choices(overrides: list[str]) -> None:
-    """One clear line for an unknown task/model/... instead of Hydra's multi-line error."""
+    """One clear line for an unknown task/model/... instead of Hydra's multi-line error. Config folders added with
+    hydra.searchpath=[file://DIR,...] (a user's own task files) offer their choices too."""
+    folders = [CONF_DIR] + [Path(p.strip().removeprefix("file://")) for arg in overrides if arg.startswith("hydra.searchpath=") for p in arg.partition("=")[2].strip("[]").split(",")]
     for arg in overrides:
         key, sep, value = arg.lstrip("+~").partition("=")
         if not sep or key not in GROUPS or value in ("null", ""):
             continue
-        choices = sorted(p.stem for p in (CONF_DIR / key).glob("*.yaml") if not p.stem.startswith("_"))  # _glue.yaml: a base, not a choice
+        choices = sorted({p.stem for folder in folders for p in (folder / key).glob("*.yaml") if not p.stem.startswith("_")})  # _glue.yaml: a base, not a choice
         for choice in value.removeprefix("choice(").removesuffix(")").split(","):
             if choice.strip() not in choices:
                 raise UserError(f"unknown {key} {choice.strip()!r}: choose one of {', '.join(choices)}")

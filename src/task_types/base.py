@@ -119,6 +119,11 @@ class TaskType:
 class SequenceTask(TaskType):
     """One label per text or text pair: the text fields go to the tokenizer side by side; batches pad per batch."""
 
+    def check(self, task: TaskConfig) -> None:
+        super().check(task)
+        if task.label_all_tokens or task.seqeval_mode is not None:
+            raise UserError(f"task.label_all_tokens and task.seqeval_mode are for token_classification tasks, not {self.name}: remove them")
+
     def tokenize_function(self, task: TaskConfig, tokenizer, max_length: int) -> Callable[[dict], dict]:
         """A batched datasets.map function: the text field(s) to model inputs, plus each example's length."""
         if len(task.text_fields) > 2:
