@@ -50,7 +50,7 @@ class Regression(SequenceTask):
             out.append(score)
         return out
 
-    def predictions(self, logits: np.ndarray) -> np.ndarray:
+    def predictions(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return logits[:, 0]
 
     def format_label(self, value: Any) -> str:
