@@ -321,7 +321,7 @@ def test_a_random_model_is_scored_as_seqeval_reads_its_conll_file(make_cfg, tiny
     checkpoint, out = tmp_path / "model", tmp_path / "eval"
     cfg = make_cfg("task=conll2003", "model=tiny")
     set_seed(0)
-    build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer)).save_pretrained(checkpoint)
+    build_tiny_model(cfg.model, cfg.task, tiny_tokenizer).save_pretrained(checkpoint)
     tiny_tokenizer.save_pretrained(checkpoint)
     evaluate_main([str(checkpoint), "task=conll2003", "model.max_length=64", "logger=none", f"output_dir={out}", f"data.cache_dir={cache_dir}", f"data.conll_dir={conll_subset}"])
     metrics = read_metrics(out)
