@@ -10,16 +10,17 @@ STAMP       := $(VENV)/.installed
 # with the project's torch and transformers (the same numbers need the same kernels and tokenizers)
 LMEVAL_VENV ?= .venv-lmeval
 LMEVAL_STAMP := $(LMEVAL_VENV)/.installed
-# The shared data beside this checkout, if there is one; set GLUE_DIR (SUPERGLUE_DIR, TWEET_EVAL_DIR) to use another.
+# The shared data beside this checkout, if there is one; set GLUE_DIR (SUPERGLUE_DIR, TWEET_EVAL_DIR, CONLL_DIR) to use another.
 GLUE_DIR    ?= $(abspath $(wildcard ../shared/data/glue))
 SUPERGLUE_DIR  ?= $(abspath $(wildcard ../shared/data/superglue))
 TWEET_EVAL_DIR ?= $(abspath $(wildcard ../shared/data/tweet_eval))
+CONLL_DIR      ?= $(abspath $(wildcard ../shared/data/conll2003))
 OFFLINE_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 WANDB_MODE=offline
 ARGS        ?=
 # the folders `make report` reads runs from (recursively)
 RUNS        ?= outputs
 
-export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR
+export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR CONLL_DIR
 
 .PHONY: install train test test-fast bench bench-quality compare-lmeval report lint clean
 

@@ -26,7 +26,7 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
 ALL_LINEAR = "all-linear"  # finetune.target_modules: every linear layer but the head (peft's shorthand)
 
 
-TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text")  # datasets' own loaders; "text": a text file + a label file per split
+TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text", "conll")  # datasets' own loaders; "text": a text file + a label file per split; "conll": a word a line
 LABEL_ENCODINGS = ("auto", "id", "name")
 SUBMISSION_FORMATS = ("glue", "superglue")
 
@@ -80,10 +80,12 @@ class TaskConfig:
     label_encoding: str = "auto"  # id: the files hold label ids | name: label names | auto: ids if integers, else names
     label_range: list[float] | None = None  # regression: [low, high]; gold scores outside are an error
     id_field: str = "idx"  # the example id that submission files carry
+    label_all_tokens: bool = False  # token_classification: every sub-token of a word trains on its tag (else the first only)
     # how it is scored
     metrics: list[str] = MISSING  # src.metrics.METRICS, computed on every dev split
     main_metric: str = MISSING  # picks the best checkpoint; reported in leaderboards
     positive_label: str | None = None  # the class whose F1 is `f1`; null = label id 1
+    seqeval_mode: str | None = None  # token_classification: null = conlleval's entity matching | strict: IOB2 strict (seqeval)
     # which split does what
     train_split: str = "train"
     dev_splits: list[str] = field(default_factory=lambda: ["dev"])  # dev_X reports its metrics with the suffix _X
@@ -202,6 +204,7 @@ class DataConfig:
     glue_dir: str | None = None  # local benchmark downloads, read by the tasks of conf/task (task.data_dir)
     superglue_dir: str | None = None
     tweet_eval_dir: str | None = None
+    conll_dir: str | None = None  # a CoNLL-2003 folder (train.txt, valid.txt, test.txt)
     cache_dir: str = MISSING
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
@@ -282,9 +285,9 @@ def check(c: Config) -> Config:
     for key in ("max_train_samples", "max_eval_samples"):
         n = getattr(d, key)
         _check(n is None or n >= 1, f"data.{key} must be >= 1 (or null for all), got {n}")
-    for key in ("glue_dir", "superglue_dir", "tweet_eval_dir"):
+    for key, example in (("glue_dir", "glue"), ("superglue_dir", "superglue"), ("tweet_eval_dir", "tweet_eval"), ("conll_dir", "conll2003")):
         folder = getattr(d, key)
-        _check(folder is None or os.path.isdir(folder), f"data.{key} {folder!r} is not a directory: point it at the benchmark's download (e.g. data.{key}=../shared/data/{key[:-4]})")
+        _check(folder is None or os.path.isdir(folder), f"data.{key} {folder!r} is not a directory: point it at the benchmark's download (e.g. data.{key}=../shared/data/{example})")
     _check(c.hardware.mixed_precision in ("no", "bf16", "fp16"), f"hardware.mixed_precision must be no, bf16 or fp16, got {c.hardware.mixed_precision!r}")
     _check(c.hardware.accelerator in ("cpu", "gpu", "auto"), f"hardware.accelerator must be cpu, gpu or auto, got {c.hardware.accelerator!r}")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")

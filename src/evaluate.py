@@ -151,7 +151,7 @@ def evaluate_checkpoint(cfg: Config, plain_config: dict, checkpoint: str, source
         )
         if accelerator.is_main_process:
             tracker.log({f"eval/{k}": v for k, v in result.metrics.items()} | ({f"test/{k}": v for k, v in test.metrics.items()} if test else {}), 0)
-            publish_results(out_dir, cfg, result, test, examples["dev"], metrics, tracker, summary={})
+            publish_results(out_dir, cfg, result, test, examples, metrics, tracker, summary={})
             log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
             if test:
                 log.info(f"{cfg.task.name} test: " + ", ".join(f"{k}={v:.4f}" for k, v in test.metrics.items()))

@@ -366,7 +366,7 @@ class ReorderedLabels(torch.nn.Module):
 
     def forward(self, **inputs):
         output = self.model(**inputs)
-        output.logits = output.logits[:, self.order]
+        output.logits = output.logits[..., self.order]  # the last dimension: per example, or per token
         return output
 
 

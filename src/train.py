@@ -114,7 +114,7 @@ def run(cfg: Config, run_dir: Path, tracker: Tracker) -> float:
     )
     if accelerator.is_main_process:
         summary = {"trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second}
-        report = publish_results(run_dir, cfg, result.best_eval, result.test_eval, data.examples["dev"], metrics, tracker, summary)
+        report = publish_results(run_dir, cfg, result.best_eval, result.test_eval, data.examples, metrics, tracker, summary)
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")

@@ -10,11 +10,11 @@ MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
 
 def test_all_groups_are_present():
-    assert set(TASKS) == {"cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli", "cb", "boolq", "superglue_rte", "tweet_emotion", "tweet_irony", "custom"}
+    assert set(TASKS) == {"cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli", "cb", "boolq", "superglue_rte", "tweet_emotion", "tweet_irony", "conll2003", "custom"}
     assert set(MODELS) >= {"bert-base", "bert-base-uncased", "bert-large-cased", "roberta-base", "distilbert-base-uncased", "deberta-v3-base", "minilm-l6", "tiny"}
 
 
-NUM_LABELS = {"stsb": 1, "mnli": 3, "cb": 3, "tweet_emotion": 4}
+NUM_LABELS = {"stsb": 1, "mnli": 3, "cb": 3, "tweet_emotion": 4, "conll2003": 9}
 
 
 @pytest.mark.parametrize("task", [t for t in TASKS if t != "custom"])
@@ -70,8 +70,8 @@ def test_cfg_job_prints_the_composed_config():
         ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
         ("scheduler.warmup_ratio=1.5", "scheduler.warmup_ratio must be in [0, 1]"),
         ("data.glue_dir=/does/not/exist", "data.glue_dir '/does/not/exist' is not a directory"),
-        ("task=colaa", "unknown task 'colaa': choose one of boolq, cb, cola, custom, mnli, mrpc, qnli, qqp, rte, sst2, stsb, superglue_rte, tweet_emotion, tweet_irony, wnli"),
-        ("task.type=token_clf", "task.type 'token_clf' is not a task type: choose one of sequence_classification, regression"),
+        ("task=colaa", "unknown task 'colaa': choose one of boolq, cb, cola, conll2003, custom, mnli, mrpc, qnli, qqp, rte, sst2, stsb, superglue_rte, tweet_emotion, tweet_irony, wnli"),
+        ("task.type=token_clf", "task.type 'token_clf' is not a task type: choose one of sequence_classification, regression, token_classification"),
         ("task.metrics=[pearson]", "task.metrics: pearson cannot score a sequence_classification task"),
         ("task.main_metric=f1", "task.main_metric 'f1' is not one of the task's metrics ['matthews_correlation']"),
         ("task.label_names=[only]", "task.label_names must name at least 2 classes"),

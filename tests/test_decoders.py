@@ -39,8 +39,9 @@ from transformers import (
 )
 from wandb_files import offline_runs
 
+from src.collate import PaddingCollator
 from src.config import TINY_ARCHITECTURES, Config, UserError, validate
-from src.data import PaddingCollator, build_dev_data, raw_split_sources, tokenizer_fingerprint
+from src.data import build_eval_data, tokenizer_fingerprint
 from src.evaluate import main as evaluate_main
 from src.finetune import apply_finetune
 from src.loop import build_optimizer, evaluate
@@ -140,11 +141,10 @@ def test_a_base_lm_without_pad_token_pads_with_eos_and_keeps_its_weights(make_cf
 
 def dev_logits(cfg: Config, net: torch.nn.Module, tokenizer, eval_batch_size: int) -> np.ndarray:
     cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, eval_batch_size=eval_batch_size))
-    sources = raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False)
-    loaders, _ = build_dev_data(cfg, tokenizer, sources, tokenizer_fingerprint(tokenizer))
+    loaders, _ = build_eval_data(cfg, tokenizer, tokenizer_fingerprint(tokenizer), cfg.task.label_names)
     if eval_batch_size > 1:  # the batches do pad: rows of several lengths
-        assert not next(iter(loaders[""]))["attention_mask"].all()
-    return evaluate(cfg, Accelerator(cpu=True), net, loaders).logits[""]
+        assert not next(iter(loaders["dev"][""]))["attention_mask"].all()
+    return evaluate(cfg, Accelerator(cpu=True), net, loaders["dev"]).logits[""]
 
 
 @pytest.mark.parametrize("family,side", [(family, side) for family in FAMILIES for side in ("right", "left")] + [("modernbert", "right")])
