@@ -10,6 +10,8 @@ import csv
 import dataclasses
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 from src.config import Config, TaskConfig, TestSplit, UserError
 from src.hub import require_hub
 
+log = logging.getLogger("basebench")
 HUB_DATASET = "nyu-mll/glue"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 csv.field_size_limit(2**31 - 1)  # some GLUE sentences exceed csv's default field size
@@ -176,8 +179,9 @@ def tokenize(
     instead of parsing and tokenizing again. The result keeps the text, label and idx columns."""
     key = hashlib.sha256(f"{source_key}|{tokenizer_key}|{max_length}|{task.text_fields}".encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
-    if cache_file.is_file():  # map writes a temporary file and renames it: an existing file is complete
-        return datasets.Dataset.from_file(str(cache_file))
+    cached = _read_cached(cache_file)
+    if cached is not None:
+        return cached
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     split = load()
     if len(split) == 0:
@@ -190,7 +194,27 @@ def tokenize(
         return encoded
 
     # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
-    return split.map(encode, batched=True, batch_size=1000, cache_file_name=str(cache_file), new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
+    partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
+    split.map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
+    os.replace(partial, cache_file)  # written under a temporary name, then renamed: a cache file that exists is whole
+    return datasets.Dataset.from_file(str(cache_file))
+
+
+def _read_cached(cache_file: Path) -> datasets.Dataset | None:
+    """The tokenized split in cache_file; None when there is none, or when it does not read (then, with one
+    warning, it is deleted to be rebuilt): a file truncated or damaged outside basebench."""
+    if not cache_file.is_file():
+        return None
+    try:
+        cached = datasets.Dataset.from_file(str(cache_file))
+        missing = {"input_ids", "length", "idx"} - set(cached.column_names)
+        if missing:
+            raise ValueError(f"no {', '.join(sorted(missing))} column")
+        return cached
+    except Exception as e:
+        log.warning(f"tokenized-data cache {cache_file} does not read ({type(e).__name__}: {(str(e).splitlines() or [''])[0]}): rebuilding it")
+        cache_file.unlink(missing_ok=True)
+        return None
 
 
 # ---------------------------------------------------------------- batching
