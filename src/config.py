@@ -6,12 +6,17 @@ This module imports nothing heavy: `python -m src.train --cfg job` must stay fas
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from hydra.errors import MissingConfigException, OverrideParseException
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ConfigTypeError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
 
 class UserError(Exception):
@@ -206,10 +211,95 @@ def validate(cfg: DictConfig) -> Config:
 
 
 def to_typed(cfg: DictConfig) -> Config:
+    """The composed config as typed objects: a key the schema does not have (added with +KEY=...), a value of
+    the wrong type, a missing value or an interpolation that does not resolve is a one-line UserError."""
+    unknown = _unknown_key(cfg, Config)
+    if unknown:
+        raise UserError(f"{unknown}: no such key{_did_you_mean(unknown, Config)}; remove it (python -m src.train --cfg job lists every key)")
     try:
         return OmegaConf.to_object(cfg)  # type: ignore[return-value]
-    except Exception as e:  # a missing or ill-typed value
-        raise UserError(f"invalid config: {str(e).splitlines()[0]}") from None
+    except Exception as e:
+        raise UserError(config_error_line(e)) from None
+
+
+def _unknown_key(node: Any, schema: type, prefix: str = "") -> str | None:
+    """The first key of `node` that the dataclass `schema` does not declare, with its full name."""
+    if not isinstance(node, DictConfig) or node._is_missing() or node._is_none():
+        return None
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node.keys():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            return name
+        value, kind = node._get_node(key), _field_schema(fields[key].type)
+        if kind is None:
+            continue
+        for i, item in enumerate(value) if isinstance(value, ListConfig) else [(None, value)]:
+            found = _unknown_key(item, kind, f"{name}.{i}." if i is not None else f"{name}.")
+            if found:
+                return found
+    return None
+
+
+def _field_schema(annotation: Any) -> type | None:
+    """The dataclass a field holds (itself, or the items of a list of them), else None."""
+    annotation = str(annotation)
+    match = re.fullmatch(r"(?:list\[)?(\w+)\]?", annotation)
+    found = globals().get(match.group(1)) if match else None
+    return found if dataclasses.is_dataclass(found) else None
+
+
+def _did_you_mean(key: str, schema: type) -> str:
+    """ "; did you mean trainer.batch_size?" for trainer.batchsize, or "" if nothing is close."""
+    *parents, leaf = key.split(".")
+    for parent in parents:
+        kind = next((_field_schema(f.type) for f in dataclasses.fields(schema) if f.name == parent), None) if not parent.isdigit() else schema
+        if kind is None:
+            return ""
+        schema = kind
+    close = difflib.get_close_matches(leaf, [f.name for f in dataclasses.fields(schema)], n=1)
+    return f" (did you mean {'.'.join([*parents, close[0]])}?)" if close else ""
+
+
+_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
+
+
+def config_error_line(error: BaseException) -> str:
+    """Hydra's or OmegaConf's error while composing or typing the config, as `<key>: <what was wrong>; <how to fix>`."""
+    if isinstance(error, OverrideParseException):
+        reason = error.message.splitlines()[0].removeprefix("LexerNoViableAltException: ")
+        return f"{error.override}: not a valid override ({reason}); write KEY=VALUE, and quote a value with spaces or special characters: 'KEY=a value'"
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, choice = error.missing_cfg_file.rpartition("/")
+        options = f"choose one of {', '.join(error.options)}" if error.options else f"see the files in conf/{group}/"
+        return f"{group}: unknown choice {choice!r}; {options}"
+    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
+    if isinstance(cause, OmegaConfBaseException) and cause.full_key:
+        key, message = cause.full_key, (cause.msg or str(cause)).splitlines()[0]
+        if isinstance(cause, ConfigKeyError) or "not in struct" in message or "not in '" in message:  # ConfigAttributeError too
+            listing = "--cfg hydra lists Hydra's keys" if key.startswith("hydra.") else "--cfg job lists every key"
+            return f"{key}: no such key{_did_you_mean(key, Config)}; python -m src.train {listing}"
+        if isinstance(cause, MissingMandatoryValue):
+            return f"{key}: has no value; set one with {key}=VALUE"
+        if isinstance(cause, ConfigTypeError) and "deletion" in message:
+            return f"{key}: cannot be deleted; set a value instead ({key}=VALUE)"
+        if isinstance(cause, ValidationError):
+            converted = re.search(r"could not be converted to (\w+)", message)
+            if converted or "is not a valid bool" in message:
+                kind = _TYPE_WORDS.get(converted.group(1), f"a {converted.group(1)}") if converted else _TYPE_WORDS["Boolean"]
+                return f"{key}: {cause.value!r} is not {kind}; give {kind} (python -m src.train --cfg job shows the current value)"
+            if "is not Optional" in message:
+                return f"{key}: cannot be null; give a value (python -m src.train --cfg job shows the default)"
+            if "is not a ListConfig" in message:
+                return f"{key}: {cause.value!r} is not a list; write one in brackets, e.g. {key}=[a,b]"
+            if "is not a subclass of" in message:
+                return f"{key}: is a group of keys, not a value; set one of its keys, e.g. {key}.KEY=VALUE"
+        return f"{key}: {message}; fix the value of {key}"
+    message = (str(error).splitlines() or [type(error).__name__])[0]
+    exists = re.search(r"An item is already at '(.+?)'", message)
+    if exists:
+        return f"{exists.group(1)}: already exists, so +{exists.group(1)}=... cannot add it; set it without the +"
+    return f"invalid config: {message}; python -m src.train --help shows how to write overrides"
 
 
 def check(c: Config) -> Config:

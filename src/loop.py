@@ -6,6 +6,7 @@
         clip gradients, optimizer step, scheduler step (AdaLoRA: reallocate the rank budget)
         every eval_every_steps and at each epoch end: evaluate on the selection split, keep the best checkpoint
         every checkpoint_every_steps and after each evaluation: save a resume checkpoint
+        on Ctrl-C or SIGTERM (src/lifecycle.py): save a resume checkpoint and stop
     with a train holdout for selection: evaluate the best checkpoint on dev, once
 
 accelerate places tensors on the device, applies mixed precision, wraps the model for DDP and
@@ -31,6 +32,7 @@ from src.checkpoint import complete_checkpoints, load_best, load_resume, repair_
 from src.config import Config, UserError
 from src.data import GlueData
 from src.finetune import AdaLoraAllocatorState
+from src.lifecycle import Interrupted, StopSignal
 from src.metrics import compute_metrics
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
@@ -159,6 +161,7 @@ def train(
     data: GlueData,
     run_dir: Path,
     log: Callable[[dict, int], None],
+    stop: StopSignal | None = None,
 ) -> TrainResult:
     tr = cfg.trainer
     main_metric = cfg.task.main_metric
@@ -203,7 +206,8 @@ def train(
     def checkpoint() -> None:
         save_resume(accelerator, run_dir, asdict(state), best_eval.to_arrays() if best_eval else {}, tr.keep_checkpoints)
 
-    with bar:  # closed before any error propagates, so the error line is the last one printed
+    stop = stop or StopSignal()
+    with bar, stop.at_step_end():  # the bar is closed before any error propagates, so the error line is the last one printed
         model.train()
         while state.step < total_steps:
             train_loader.set_epoch(state.epoch)
@@ -241,13 +245,16 @@ def train(
                         entry["train/grad_norm"] = float(grad_norm)
                     log(entry, state.step)
                 evaluate_now = tr.eval_every_steps and state.step % tr.eval_every_steps == 0 and state.step < total_steps
-                checkpoint_now = evaluate_now or (tr.checkpoint_every_steps and state.step % tr.checkpoint_every_steps == 0 and state.step < total_steps)
+                stop_now = stop.requested(accelerator) and state.step < total_steps
+                checkpoint_now = evaluate_now or stop_now or (tr.checkpoint_every_steps and state.step % tr.checkpoint_every_steps == 0 and state.step < total_steps)
                 if checkpoint_now:
                     state.train_time_s += time.perf_counter() - t0
                     if evaluate_now:
                         run_eval()
                     checkpoint()
                     t0 = time.perf_counter()
+                if stop_now:  # a resumed run continues from this step's checkpoint
+                    raise Interrupted(stop.signum, state.step)
                 if state.step >= total_steps:
                     break
             state.train_time_s += time.perf_counter() - t0

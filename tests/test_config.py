@@ -55,9 +55,9 @@ def test_cfg_job_prints_the_composed_config():
         ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
         ("scheduler.warmup_ratio=1.5", "scheduler.warmup_ratio must be in [0, 1]"),
         ("data.glue_dir=/does/not/exist", "data.glue_dir '/does/not/exist' is not a directory"),
-        ("task=colaa", "unknown task 'colaa': choose one of cola, mnli, mrpc, qnli, qqp, rte, sst2, stsb, wnli"),
-        ("model=bert-bas", "unknown model 'bert-bas': choose one of bert-base,"),
-        ("optimizer=adam", "unknown optimizer 'adam': choose one of adamw, sgd"),
+        ("task=colaa", "task: unknown choice 'colaa'; choose one of cola, mnli, mrpc, qnli, qqp, rte, sst2, stsb, wnli"),
+        ("model=bert-bas", "model: unknown choice 'bert-bas'; choose one of bert-base,"),
+        ("optimizer=adam", "optimizer: unknown choice 'adam'; choose one of adamw, sgd"),
     ],
 )
 def test_bad_values_stop_at_start_up_with_one_line(override, message):

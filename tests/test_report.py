@@ -12,7 +12,8 @@ import pytest
 from conftest import read_metrics, read_table
 from matplotlib.image import imread
 
-from src.outputs import write_json, write_status
+from src.lifecycle import write_status
+from src.outputs import write_json
 from src.report import main as report_main
 from src.report import write_report
 
