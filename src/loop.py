@@ -28,7 +28,7 @@ from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_scheduler
 
-from src.checkpoint import complete_checkpoints, load_best, load_resume, repair_best, save_best, save_resume
+from src.checkpoint import load_best, load_newest_resume, save_best, save_resume
 from src.config import Config, UserError
 from src.data import GlueData
 from src.finetune import AdaLoraAllocatorState
@@ -179,13 +179,12 @@ def train(
         accelerator.register_for_checkpointing(AdaLoraAllocatorState(accelerator.unwrap_model(model)))
 
     state, best_eval = TrainState(), None
-    checkpoints = complete_checkpoints(run_dir) if tr.resume else []
-    if checkpoints:
-        repair_best(run_dir)
-        saved, arrays = load_resume(accelerator, checkpoints[-1])
+    resumed = load_newest_resume(accelerator, run_dir) if tr.resume else None
+    if resumed:
+        checkpoint, saved, arrays = resumed
         state = TrainState(**saved)
         best_eval = EvalResult.from_arrays(state.best, arrays) if state.best is not None else None
-        print(f"resuming from {checkpoints[-1]} (step {state.step}, epoch {state.epoch})")
+        print(f"resuming from {checkpoint} (step {state.step}, epoch {state.epoch})")
 
     bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.task.name}/{cfg.model.name}", disable=not (tr.progress_bar and accelerator.is_main_process), dynamic_ncols=True)
     grad_norm, first_step_at = None, None
