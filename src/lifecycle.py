@@ -319,6 +319,16 @@ def resumed_run(resume: str, output_dir: str | None) -> tuple[Path, DictConfig]:
     return run_dir, saved
 
 
+def run_config(raw_cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
+    """The config this run uses and its directory, before typing and `check`: a job whose overrides did not compose
+    fails with that line; trainer.resume swaps in the saved config and directory (a resumed run keeps its recipe)."""
+    if COMPOSE_ERROR_KEY in raw_cfg:
+        raise UserError(raw_cfg[COMPOSE_ERROR_KEY])
+    if raw_cfg.trainer.resume:
+        run_dir, raw_cfg = resumed_run(str(raw_cfg.trainer.resume), raw_cfg.get("output_dir"))
+    return raw_cfg, run_dir
+
+
 def prepare_run_dir(run_dir: Path, lock: RunLock, plain_config: dict, resuming: bool) -> bool:
     """Create and lock the run directory; True when it holds an unfinished run to continue. Refused in one line: a
     directory another live process uses, a finished run (metrics.json), an unfinished run of another config."""
@@ -458,12 +468,9 @@ def execute(raw_cfg: DictConfig, run_dir: Path, work: Callable[[RunContext], T],
     stop = StopSignal()
     try:
         with stop.installed():
-            if COMPOSE_ERROR_KEY in raw_cfg:
-                raise UserError(raw_cfg[COMPOSE_ERROR_KEY])
             resuming = bool(raw_cfg.trainer.resume)
-            if resuming:
-                run_dir, raw_cfg = resumed_run(str(raw_cfg.trainer.resume), raw_cfg.get("output_dir"))
-                lock = RunLock(run_dir)
+            raw_cfg, run_dir = run_config(raw_cfg, run_dir)
+            lock = RunLock(run_dir)
             typed = to_typed(raw_cfg)
             cfg = check(typed)
             plain_config = to_plain_dict(raw_cfg)
