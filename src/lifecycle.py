@@ -449,8 +449,13 @@ def hydra_job(raw_cfg: DictConfig, work: Callable[[RunContext], T], resume_with:
     W&B group from Hydra). resume_with: the command that continues an interrupted run ({run_dir} filled in)."""
     hydra_cfg = HydraConfig.get()
     sweep_dir = str(Path(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
-    run_dir = Path(raw_cfg.get("output_dir") or hydra_cfg.runtime.output_dir)
-    return execute(raw_cfg, run_dir, work, overrides=list(hydra_cfg.overrides.task), sweep_dir=sweep_dir, resume_with=resume_with)
+    try:
+        output_dir = raw_cfg.get("output_dir")
+    except OmegaConfBaseException:  # an interpolation that does not resolve: execute says so, in one line
+        output_dir = None
+    run_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
+    overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # as typed: output_dir=${x} stays so
+    return execute(raw_cfg, run_dir, work, overrides=overrides, sweep_dir=sweep_dir, resume_with=resume_with)  # type: ignore[arg-type]
 
 
 def execute(raw_cfg: DictConfig, run_dir: Path, work: Callable[[RunContext], T], overrides: list[str], sweep_dir: str | None = None, resume_with: str | None = None) -> T:
