@@ -100,7 +100,7 @@ class OneOf(Rule):
     choices: tuple = ()
 
     def problem(self, value: Any) -> str | None:
-        return None if value in self.choices else ("one of " if len(self.choices) > 1 else "") + ", ".join(_show(c) for c in self.choices)
+        return None if value in self.choices else ("one of " if len(self.choices) > 1 else "") + ", ".join("null" if c is None else str(c) for c in self.choices)
 
     @property
     def wrong(self) -> tuple:

@@ -145,7 +145,7 @@ def test_report_logs_the_leaderboard_as_a_wandb_table(tiny_run_set, tmp_path, ca
 
 
 def test_bad_directories_are_one_line_errors(tmp_path, capsys):
-    for args, message in (([str(tmp_path / "nope")], "is not a directory"), ([str(tmp_path)], "no runs found under")):
+    for args, message in (([str(tmp_path / "nope")], "does not exist"), ([str(tmp_path)], "no runs found under")):
         with pytest.raises(SystemExit) as exit_info:
             report_main(args)
         assert exit_info.value.code == 2

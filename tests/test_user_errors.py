@@ -142,8 +142,8 @@ CASES = [
     Case("negative workers", "train", ["hardware.dataloader_workers=-1"], "hardware.dataloader_workers must be >= 0, got -1"),
     Case("nothing to train", "train", ["trainer.epochs=0"], "nothing to train: set trainer.epochs > 0 or trainer.max_steps > 0"),
     Case("warmup over 1", "train", ["scheduler.warmup_ratio=1.5"], "scheduler.warmup_ratio must be in [0, 1], got 1.5"),
-    Case("unknown selection split", "train", ["data.selection_split=test"], "data.selection_split must be one of 'dev', 'train_holdout', got 'test'"),
-    Case("unknown W&B mode", "train", ["logger.mode=sometimes"], "logger.mode must be one of null, 'online', 'offline', 'disabled'"),
+    Case("unknown selection split", "train", ["data.selection_split=test"], "data.selection_split must be one of dev, train_holdout, got 'test'"),
+    Case("unknown W&B mode", "train", ["logger.mode=sometimes"], "logger.mode must be one of null, online, offline, disabled, got 'sometimes'"),
     Case("fp16 on CPU", "train", ["hardware.mixed_precision=fp16"], "fp16 needs a GPU"),
     # paths
     Case("GLUE folder that does not exist", "train", ["data.glue_dir=/nonexistent/glue"], "data.glue_dir must be an existing directory"),
