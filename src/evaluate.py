@@ -26,7 +26,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from src import lifecycle
-from src.config import UserError, config_error_line, register_schema
+from src.config import UserError, config_error_line, is_local_path, register_schema
 
 log = logging.getLogger("basebench")
 EVAL_ROOT = Path("outputs/evals")
@@ -47,7 +47,7 @@ def find_checkpoint(checkpoint: str) -> tuple[str, Path | None]:
         return checkpoint, path.parent if is_run else None
     if path.exists():
         raise UserError(f"{path} is a file, not a directory: pass a run directory, its checkpoint-best/, or a model directory")
-    if checkpoint.startswith((".", "/", "~")) or checkpoint.endswith("/") or checkpoint.count("/") > 1:  # not a Hub id (NAME or ORG/NAME)
+    if is_local_path(checkpoint):
         raise UserError(f"{checkpoint} does not exist: pass a run directory, its checkpoint-best/, or a Hub id")
     return checkpoint, None
 
@@ -98,7 +98,12 @@ def evaluate_checkpoint(run: lifecycle.RunContext, checkpoint: str, source_run: 
     accelerator = lifecycle.make_accelerator(cfg)
     if cfg.predict:
         check_test_files(cfg)
-    model, tokenizer = load_trained(checkpoint)
+    try:
+        model, tokenizer = load_trained(checkpoint)
+    except (UserError, OSError):
+        raise
+    except Exception as e:  # a damaged file: safetensors', json's or peft's error
+        raise UserError(f"{checkpoint} does not load ({type(e).__name__}: {(str(e).splitlines() or [''])[0]}): the checkpoint is damaged; train again, or pass another") from None
     check_max_length(cfg.model, model)
     model = align_head(model, cfg.task)
     dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False), tokenizer_fingerprint(tokenizer))

@@ -95,8 +95,17 @@ def user_error(error: BaseException) -> UserError | None:
         return error
     if isinstance(error, OSError) and error.errno in USER_ERRNOS:
         where = f"{error.filename}: " if error.filename else ""
-        return UserError(f"{where}{(error.strerror or type(error).__name__).lower()}; free some space or choose a path you can write (output_dir=DIR, data.cache_dir=DIR)")
+        return UserError(f"{where}{(error.strerror or type(error).__name__).lower()}; {_ERRNO_HINTS.get(error.errno, 'choose a path you can write (output_dir=DIR, data.cache_dir=DIR)')}")
     return None
+
+
+_ERRNO_HINTS = {
+    errno.ENOSPC: "free some space, or write elsewhere (output_dir=DIR, data.cache_dir=DIR)",
+    errno.EDQUOT: "free some of your quota, or write elsewhere (output_dir=DIR, data.cache_dir=DIR)",
+    errno.ENOTDIR: "a file stands where a directory is expected: choose another path",
+    errno.EISDIR: "a directory stands where a file is expected: choose another path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
 
 
 def failure_line(error: BaseException) -> str:

@@ -136,7 +136,9 @@ def load_trained(checkpoint_dir: str) -> tuple[torch.nn.Module, PreTrainedTokeni
     try:
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
-    except OSError:
+    except OSError as e:
+        if Path(checkpoint_dir).is_dir():  # a local checkpoint that does not load: the Hub has nothing to do with it
+            raise UserError(f"{checkpoint_dir} does not load as a model ({(str(e).splitlines() or [''])[0]}): pass a complete checkpoint directory") from None
         require_hub(f"model {checkpoint_dir!r}", "pass a local checkpoint directory, e.g. outputs/runs/.../checkpoint-best")
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)

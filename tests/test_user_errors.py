@@ -131,6 +131,7 @@ CASES = [
     Case("unknown Hydra key", "train", ["hydra.launcher.n_jobs=2"], "hydra.launcher.n_jobs: no such key; python -m src.train --cfg hydra"),
     Case("bad flag", "train", ["--cfg", "jobb"], "argument --cfg/-c: invalid choice: 'jobb'"),
     Case("unresolvable interpolation", "train", ["output_dir=${{nope}}"], "output_dir: Interpolation key 'nope' not found"),
+    Case("several values without -m", "train", ["optimizer.lr=1e-3,abc"], "optimizer.lr=1e-3,abc: several values; add -m to sweep over them"),
     # values: every field's rule and the rules between fields
     Case("log every 0 steps", "train", ["trainer.log_every_steps=0"], "trainer.log_every_steps must be >= 1, got 0"),
     Case("negative seed", "train", ["seed=-1"], "seed must be in [0, 4294967295], got -1"),
@@ -151,6 +152,8 @@ CASES = [
     Case("cache folder that is a file", "train", ["data.cache_dir={a_file}"], "data.cache_dir must be a directory, not a file"),
     Case("output_dir that is a file", "train", ["output_dir={a_file}"], "output_dir must be a directory, not a file"),
     Case("output_dir below a file", "train", ["output_dir={a_file}/run"], "output_dir must be a directory that can be created"),
+    Case("Hydra's run dir below a file", "train", ["hydra.run.dir={a_file}/run"], "a file stands where a directory is expected"),
+    Case("local model that does not exist", "train", ["model=bert-base", "model.name_or_path=/nonexistent/model"], "model.name_or_path: /nonexistent/model does not exist"),
     Case("output_dir of a finished run", "train", [*RECIPE, "output_dir={finished}"], "{finished} already holds a finished run (metrics.json)"),
     Case("output_dir of another config's unfinished run", "train", [*RECIPE, "optimizer.lr=3e-3", "output_dir={unfinished}"], "holds an unfinished run of another config (optimizer.lr: 0.001 there, 0.003 here)"),
     Case("resume a run that does not exist", "train", ["trainer.resume=/nonexistent/run"], "trainer.resume: /nonexistent/run does not exist"),
@@ -166,6 +169,8 @@ CASES = [
     Case("evaluate a file", "evaluate", ["{a_file}"], "is a file, not a directory"),
     Case("evaluate a run without checkpoint-best", "evaluate", ["{no_best}"], "is a run directory without checkpoint-best/"),
     Case("evaluate an empty directory", "evaluate", ["{empty}"], "holds neither a model (config.json) nor a run"),
+    Case("evaluate damaged weights", "evaluate", ["{damaged_weights}", "task=rte", "output_dir={fresh}"], "does not load (SafetensorError"),
+    Case("evaluate a damaged model config", "evaluate", ["{damaged_config}", "task=rte", "output_dir={fresh}"], "does not load as a model (It looks like the config file"),
     Case("evaluate a Hub model without a task", "evaluate", ["someone/some-model"], "say which task to evaluate it on"),
     Case("evaluate on an unknown task", "evaluate", ["{finished}", "task=rtee"], "task: unknown choice 'rtee'"),
     Case("evaluate with a wrong value", "evaluate", ["{finished}", "data.max_eval_samples=0"], "data.max_eval_samples must be >= 1"),
@@ -201,7 +206,12 @@ def places(work, finished) -> dict[str, str]:
     bad_config = work / "bad-config"
     shutil.copytree(unfinished, bad_config)
     (bad_config / "config.yaml").write_text("task: [unclosed\n")
-    return {"finished": str(finished), "unfinished": str(unfinished), "no_best": str(no_best), "bad_config": str(bad_config), "a_file": str(a_file), "empty": str(empty)}
+    damaged = {}
+    for name, file in (("damaged_weights", "model.safetensors"), ("damaged_config", "config.json")):
+        shutil.copytree(finished / "checkpoint-best", work / name)
+        (work / name / file).write_text("truncated")
+        damaged[name] = str(work / name)
+    return {"finished": str(finished), "unfinished": str(unfinished), "no_best": str(no_best), "bad_config": str(bad_config), "a_file": str(a_file), "empty": str(empty), **damaged}
 
 
 @pytest.fixture(scope="module")
