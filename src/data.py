@@ -1,4 +1,4 @@
-"""GLUE data: read a task (local GLUE folder or Hub), tokenize it once (cached), and batch it.
+"""A task's data: its splits (src.sources) tokenized once (cached by content) and batched.
 
 Every example carries `idx` (its row in the split) so predictions can be written in file order
 whatever order the batches ran in.
@@ -6,154 +6,25 @@ whatever order the batches ran in.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import torch
 from torch.utils.data import DataLoader, Sampler
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from src.config import Config, TaskConfig, TestSplit, UserError
-from src.hub import require_hub
+from src.config import Config, TaskConfig, UserError
+from src.sources import Source, resolve_label_names, split_sources
+from src.task_types import task_type
 
 log = logging.getLogger("basebench")
-HUB_DATASET = "nyu-mll/glue"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-csv.field_size_limit(2**31 - 1)  # some GLUE sentences exceed csv's default field size
-datasets.disable_progress_bars()  # our own progress bar is the one that matters
-
-
-# ---------------------------------------------------------------- reading raw splits
-
-
-def parse_label(raw: str, task: TaskConfig, where: str) -> float | int:
-    fmt = task.tsv.label_format
-    try:
-        if fmt == "score":
-            return float(raw)
-        if fmt == "name":
-            return task.label_names.index(raw)
-        label = int(raw)
-    except ValueError:
-        allowed = "a number" if fmt == "score" else ", ".join(task.label_names if fmt == "name" else map(str, range(task.num_labels)))
-        raise UserError(f"{where}: label {raw!r} is not one of the {task.name} labels ({allowed})") from None
-    if not 0 <= label < task.num_labels:
-        raise UserError(f"{where}: label {label} is outside the {task.name} labels 0..{task.num_labels - 1}")
-    return label
-
-
-def read_glue_tsv(path: Path, task: TaskConfig, labelled: bool = True) -> dict[str, list]:
-    """Parse one GLUE file exactly: BOM-safe, bare quotes kept, every row checked."""
-    _require_file(path, task)
-    fmt = task.tsv
-    text_columns = fmt.text_columns if labelled or fmt.test_text_columns is None else fmt.test_text_columns
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        has_header = fmt.header or not labelled  # every GLUE test file has a header line, CoLA's too
-        header = next(rows, None) if has_header else fmt.columns
-        if header is None:
-            raise UserError(f"{path} is empty: it holds no header and no examples")
-        needed = text_columns + ([fmt.label_column] if labelled else [fmt.test_index_column])
-        missing = [c for c in needed if c not in header]
-        if missing:
-            raise UserError(f"{path}: header {header} lacks the column(s) {missing} of task {task.name}")
-        positions = [header.index(c) for c in needed]
-        out: dict[str, list] = {name: [] for name in task.text_fields}
-        out["label" if labelled else "test_index"] = []
-        first_line = 2 if has_header else 1
-        for line_no, row in enumerate(rows, start=first_line):
-            if not row:  # a blank line (e.g. a trailing newline written twice)
-                continue
-            if len(row) < len(header) and max(positions) >= len(row):
-                raise UserError(f"{path}:{line_no}: malformed row with {len(row)} columns, expected {len(header)}")
-            values = [row[i] for i in positions]
-            for name, value in zip(task.text_fields, values):
-                out[name].append(value)
-            last = values[-1]
-            out["label" if labelled else "test_index"].append(parse_label(last, task, f"{path}:{line_no}") if labelled else last)
-    if not out[task.text_fields[0]]:
-        raise UserError(f"{path} holds no examples")
-    return out
-
-
-def raw_split_sources(task: TaskConfig, glue_dir: str | None, with_train: bool = True) -> dict[str, tuple[str, Callable[[], datasets.Dataset]]]:
-    """{"train" | "dev" | "dev_mm": (content key, loader)}. A local file is keyed by its bytes, so a
-    cache hit (the second job of a sweep) needs no parsing at all. with_train=False: the dev splits alone."""
-    names = {"train": (task.train_file, "train")} if with_train else {}
-    names.update({"dev" + s.metric_suffix: (s.file, s.hub_split) for s in task.dev_splits})
-    if glue_dir is None:
-        hub = _load_hub_splits(task, {split: hub for split, (_, hub) in names.items()})
-        return {split: (ds._fingerprint, lambda ds=ds: _with_idx(ds)) for split, ds in hub.items()}
-    folder = Path(glue_dir) / task.glue_dir_name
-    if not folder.is_dir():
-        raise UserError(f"{folder} not found: data.glue_dir={glue_dir} has no {task.glue_dir_name}/ folder for task {task.name}")
-    sources = {}
-    for split, (file, _) in names.items():
-        path = _require_file(folder / file, task)
-        sources[split] = (_file_digest(path), lambda path=path: _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task))))
-    return sources
-
-
-def load_raw_splits(task: TaskConfig, glue_dir: str | None, with_train: bool = True) -> dict[str, datasets.Dataset]:
-    """{"train": ..., "dev": ..., "dev_mm": ...}: columns = task.text_fields + label + idx."""
-    return {split: load() for split, (_, load) in raw_split_sources(task, glue_dir, with_train).items()}
-
-
-def test_split_source(task: TaskConfig, split: TestSplit, glue_dir: str | None) -> tuple[str, Callable[[], datasets.Dataset]]:
-    """One unlabelled test split as (content key, loader), as raw_split_sources gives the labelled ones; the loader's
-    columns: task.text_fields + test_index (the id GLUE's server expects) + idx."""
-    if glue_dir is not None:
-        path = test_file(task, split, glue_dir)
-        return _file_digest(path), lambda: _with_idx(datasets.Dataset.from_dict(read_glue_tsv(path, task, labelled=False)))
-    hub_task = dataclasses.replace(task, hub_name=split.hub_name or task.hub_name)
-    ds = _load_hub_splits(hub_task, {"test": split.hub_split})["test"].remove_columns("label")  # the Hub's test labels are all -1
-    return ds._fingerprint, lambda: ds.add_column("test_index", [str(i) for i in ds["idx"]])
-
-
-def test_file(task: TaskConfig, split: TestSplit, glue_dir: str) -> Path:
-    path = Path(glue_dir) / task.glue_dir_name / split.file
-    if not path.is_file():
-        raise UserError(f"test file {path} not found: GLUE test predictions (predict=true) need the unlabelled test files of a GLUE download")
-    return path
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _with_idx(ds: datasets.Dataset) -> datasets.Dataset:
-    return ds if "idx" in ds.column_names else ds.add_column("idx", list(range(len(ds))))
-
-
-def _require_file(path: Path, task: TaskConfig) -> Path:
-    if not path.is_file():
-        raise UserError(f"task file {path} not found: is data.glue_dir a GLUE download with a {task.glue_dir_name}/ folder?")
-    return path
-
-
-def _load_hub_splits(task: TaskConfig, hub_splits: dict[str, str]) -> dict[str, datasets.Dataset]:
-    hint = f"run from a local GLUE copy instead: data.glue_dir=/path/to/glue (or GLUE_DIR=...) with {task.glue_dir_name}/train.tsv"
-    if not _hub_dataset_cached(task.hub_name):
-        require_hub(f"dataset {HUB_DATASET}/{task.hub_name}", hint)
-    try:
-        loaded = datasets.load_dataset(HUB_DATASET, task.hub_name)
-    except Exception as e:  # e.g. offline mode with a partial cache
-        raise UserError(f"could not load {HUB_DATASET}/{task.hub_name} ({type(e).__name__}): {hint}") from None
-    return {split: loaded[hub] for split, hub in hub_splits.items()}
-
-
-def _hub_dataset_cached(hub_name: str) -> bool:
-    cache = Path(datasets.config.HF_DATASETS_CACHE) / HUB_DATASET.replace("/", "___") / hub_name
-    return cache.is_dir() and any(cache.iterdir())
 
 
 # ---------------------------------------------------------------- tokenizing (cached)
@@ -171,28 +42,18 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}|{state}".encode()).hexdigest()[:16]
 
 
-def tokenize(
-    source_key: str, load: Callable[[], datasets.Dataset], task: TaskConfig, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, max_length: int, cache_dir: str, name: str
-) -> datasets.Dataset:
-    """Batched map, cached in cache_dir by content: a second run with the same data (source_key),
-    tokenizer (tokenizer_key = tokenizer_fingerprint(tokenizer)) and max_length loads the Arrow file
-    instead of parsing and tokenizing again. The result keeps the text, label and idx columns."""
-    key = hashlib.sha256(f"{source_key}|{tokenizer_key}|{max_length}|{task.text_fields}".encode()).hexdigest()[:20]
+def tokenize(source: Source, task: TaskConfig, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, max_length: int, cache_dir: str, name: str) -> datasets.Dataset:
+    """Batched map, cached in cache_dir by content: a second run with the same data (source.key), tokenizer
+    (tokenizer_key = tokenizer_fingerprint(tokenizer)) and max_length loads the Arrow file instead of reading and
+    tokenizing again. The result keeps the text fields, label (or test_index) and idx columns."""
+    key = hashlib.sha256(f"{source.key}|{tokenizer_key}|{max_length}".encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
     cached = _read_cached(cache_file)
     if cached is not None:
         return cached
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    split = load()
-    if len(split) == 0:
-        raise UserError(f"the {name} split of {task.name} is empty")
-
-    def encode(batch: dict) -> dict:
-        texts = [batch[f] for f in task.text_fields]
-        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        return encoded
-
+    split = source.load()
+    encode = task_type(task).tokenize_function(task, tokenizer, max_length)
     # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
     partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
     split.map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
@@ -243,26 +104,29 @@ class EpochSampler(Sampler[int]):
 
 
 @dataclass
-class GlueData:
+class TaskData:
     train: DataLoader
     dev: dict[str, DataLoader]  # metric suffix -> loader
     selection: dict[str, DataLoader]  # what picks the best checkpoint: `dev` itself, or a held-out part of train
-    dev_raw: dict[str, datasets.Dataset]  # metric suffix -> untokenized examples (for predictions)
+    test: dict[str, DataLoader]  # the labelled test split ({"": loader}), evaluated once on the selected checkpoint; {} if none
+    examples: dict[str, dict[str, datasets.Dataset]]  # "dev" | "test" -> metric suffix -> tokenized examples (for predictions)
     train_size: int
 
 
 def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
     keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["idx"]
-    if "label" not in ds.column_names:  # a test split
+    if "label" not in ds.column_names:  # an unlabelled split
         return ds.select_columns(keep)
     return ds.select_columns(keep + ["label"]).rename_column("label", "labels")
 
 
-def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
-    if cfg.data.pad_to_max_length:  # fixed shapes, as run_glue.py's default
-        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=cfg.model.max_length)
-    # per-batch padding; multiples of 8 suit tensor cores
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None)
+def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase):
+    # per-batch padding by default; multiples of 8 suit tensor cores
+    return task_type(cfg.task).collator(
+        tokenizer,
+        pad_to_max_length=cfg.model.max_length if cfg.data.pad_to_max_length else None,
+        pad_to_multiple_of=8 if cfg.hardware.mixed_precision != "no" else None,
+    )
 
 
 def eval_loader(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenized: datasets.Dataset) -> DataLoader:
@@ -288,16 +152,25 @@ def split_holdout(train: datasets.Dataset, fraction: float, seed: int) -> tuple[
     return train.select(sorted(order[n_holdout:])), train.select(sorted(order[:n_holdout]))
 
 
-def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
+def label_names_for(cfg: Config) -> list[str]:
+    """The task's class names, inferred from train when the task config gives none; recorded in cfg.task, where the
+    model head, the metrics and the outputs read them."""
+    names = resolve_label_names(cfg.task, cfg.data.cache_dir)
+    if cfg.task.label_names is None and names:
+        cfg.task.label_names = names
+    return names
+
+
+def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> TaskData:
     task, data = cfg.task, cfg.data
+    label_names = label_names_for(cfg)
     tokenizer_key = tokenizer_fingerprint(tokenizer)
-    sources = raw_split_sources(task, data.glue_dir)
-    train_key, load_train = sources.pop("train")
-    train = tokenize(train_key, load_train, task, tokenizer, tokenizer_key, cfg.model.max_length, data.cache_dir, "train")
+    [train_source] = split_sources(task, [task.train_split], label_names).values()
+    train = tokenize(train_source, task, tokenizer, tokenizer_key, cfg.model.max_length, data.cache_dir, "train")
     if data.max_train_samples is not None:
         train = train.select(range(min(data.max_train_samples, len(train))))
-    dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, sources, tokenizer_key)
-    selection = dev_loaders
+    loaders, examples = build_eval_data(cfg, tokenizer, tokenizer_key, label_names)
+    selection = loaders["dev"]
     if data.selection_split == "train_holdout":
         train, holdout = split_holdout(train, data.holdout_fraction, cfg.seed)
         selection = {"": eval_loader(cfg, tokenizer, holdout)}
@@ -305,16 +178,25 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> GlueData:
     train_loader = DataLoader(
         _loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=_collator(cfg, tokenizer), num_workers=cfg.hardware.dataloader_workers, generator=torch.Generator()
     )
-    return GlueData(train=train_loader, dev=dev_loaders, selection=selection, dev_raw=dev_examples, train_size=len(train))
+    return TaskData(train=train_loader, dev=loaders["dev"], selection=selection, test=loaders["test"], examples=examples, train_size=len(train))
 
 
-def build_dev_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, sources: dict, tokenizer_key: str) -> tuple[dict[str, DataLoader], dict[str, datasets.Dataset]]:
-    """Loaders and examples (text, label, idx) of the dev splits in `sources` (raw_split_sources), keyed by metric suffix."""
-    loaders, examples = {}, {}
-    for split, (key, load) in sources.items():
-        dev = tokenize(key, load, cfg.task, tokenizer, tokenizer_key, cfg.model.max_length, cfg.data.cache_dir, split)
-        if cfg.data.max_eval_samples is not None:
-            dev = dev.select(range(min(cfg.data.max_eval_samples, len(dev))))
-        suffix = split[len("dev") :]
-        loaders[suffix], examples[suffix] = eval_loader(cfg, tokenizer, dev), dev
+def build_eval_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, label_names: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Loaders and tokenized examples of the scored splits: {"dev": {suffix: ...}, "test": {"": ...} or {}}.
+    data.max_eval_samples cuts dev, never the test split (its score is the one reported)."""
+    task = cfg.task
+    splits = {split: ("dev", task.split_suffix(split)) for split in task.dev_splits} | ({task.test_split: ("test", "")} if task.test_split else {})
+    loaders: dict[str, dict] = {"dev": {}, "test": {}}
+    examples: dict[str, dict] = {"dev": {}, "test": {}}
+    for split, source in split_sources(task, list(splits), label_names).items():
+        role, suffix = splits[split]
+        tokenized = tokenize(source, task, tokenizer, tokenizer_key, cfg.model.max_length, cfg.data.cache_dir, split)
+        if role == "dev" and cfg.data.max_eval_samples is not None:
+            tokenized = tokenized.select(range(min(cfg.data.max_eval_samples, len(tokenized))))
+        loaders[role][suffix], examples[role][suffix] = eval_loader(cfg, tokenizer, tokenized), tokenized
     return loaders, examples
+
+
+def predict_sources(cfg: Config) -> dict[str, Source]:
+    """The unlabelled splits predict=true writes submission files for (src.submission), by split name."""
+    return split_sources(cfg.task, [p.split for p in cfg.task.predict_splits], cfg.task.label_names or [], labelled=False)

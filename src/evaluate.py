@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src import lifecycle
 from src.config import UserError, config_error_line, is_local_path, register_schema
@@ -54,9 +54,10 @@ def find_checkpoint(checkpoint: str) -> tuple[str, Path | None]:
 
 def compose_config(checkpoint: str, source_run: Path | None, overrides: list[str]) -> DictConfig:
     """conf/ composed with the user's overrides over defaults taken from the source run (if any)."""
-    if source_run is not None:
-        run_cfg = lifecycle.read_run_config(source_run)
-        defaults = [f"task={run_cfg.task.name}", f"seed={run_cfg.seed}", *(f"model.{key}={_value(value)}" for key, value in run_cfg.model.items())]
+    run_cfg = OmegaConf.to_container(lifecycle.read_run_config(source_run)) if source_run is not None else None
+    if run_cfg is not None:
+        task = run_cfg["task"]["name"] if (lifecycle.CONF_DIR / "task" / f"{run_cfg['task']['name']}.yaml").is_file() else "custom"
+        defaults = [f"task={task}", f"seed={run_cfg['seed']}", *(f"model.{key}={_value(value)}" for key, value in run_cfg["model"].items())]
     else:
         defaults = [f"model.name={_value(checkpoint)}", f"model.name_or_path={_value(checkpoint)}", "model.source=hub"]
     defaults.append("logger.job_type=evaluate")
@@ -66,9 +67,24 @@ def compose_config(checkpoint: str, source_run: Path | None, overrides: list[str
     register_schema()
     with initialize_config_dir(config_dir=str(lifecycle.CONF_DIR), version_base="1.3"):
         try:
-            return compose(config_name="config", overrides=[d for d in defaults if d.split("=", 1)[0] not in overridden] + overrides)
+            raw = compose(config_name="config", overrides=[d for d in defaults if d.split("=", 1)[0] not in overridden] + overrides)
         except Exception as e:  # a key conf/ does not have, a value of the wrong type, an unknown task
             raise UserError(config_error_line(e)) from None
+    if run_cfg is not None and "task" not in overridden:  # task=NAME on the command line: that task, as conf/ defines it
+        keep_run_task(raw, run_cfg["task"], overridden)
+    return raw
+
+
+def keep_run_task(raw: DictConfig, run_task: dict, overridden: set[str]) -> None:
+    """The task as the run defined it (its own files and labels, a task from another config folder), except what
+    the command line overrides and the data location: where the task's data lives now wins, when it says."""
+    for key, value in run_task.items():
+        if any(o == f"task.{key}" or o.startswith(f"task.{key}.") for o in overridden):
+            continue
+        if key == "data_dir" and OmegaConf.select(raw, "task.data_dir") is not None:
+            continue
+        if OmegaConf.select(raw, f"task.{key}") != value:
+            OmegaConf.update(raw, f"task.{key}", value, merge=isinstance(value, dict))  # a typed node (task.hub) takes a dict by merging
 
 
 def _value(value) -> str:
@@ -86,12 +102,13 @@ def default_output_dir(raw_cfg: DictConfig) -> Path:
 def evaluate_checkpoint(run: lifecycle.RunContext, checkpoint: str, source_run: Path | None) -> dict:
     """Evaluate on dev (and predict test with predict=true); write the run directory; returns metrics.json's content."""
     from src.analysis import publish_results
-    from src.data import build_dev_data, raw_split_sources, tokenizer_fingerprint
+    from src.data import build_eval_data, tokenizer_fingerprint
     from src.finetune import count_parameters
     from src.loop import evaluate
     from src.model import align_head, check_max_length, load_trained
     from src.outputs import metrics_record
     from src.submission import check_test_files, submission_dir, write_submission
+    from src.task_types import task_type
 
     started = time.perf_counter()
     cfg, out_dir = run.cfg, run.dir
@@ -99,24 +116,28 @@ def evaluate_checkpoint(run: lifecycle.RunContext, checkpoint: str, source_run: 
     if cfg.predict:
         check_test_files(cfg)
     try:
-        model, tokenizer = load_trained(checkpoint)
+        model, tokenizer = load_trained(checkpoint, cfg.task)
     except (UserError, OSError):
         raise
     except Exception as e:  # a damaged file: safetensors', json's or peft's error
         raise UserError(f"{checkpoint} does not load ({type(e).__name__}: {(str(e).splitlines() or [''])[0]}): the checkpoint is damaged; train again, or pass another") from None
     check_max_length(cfg.model, model)
+    if cfg.task.label_names is None and task_type(cfg.task).has_classes:  # inferred from train when the run trained: the head knows them
+        cfg.task.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     model = align_head(model, cfg.task)
-    dev_loaders, dev_examples = build_dev_data(cfg, tokenizer, raw_split_sources(cfg.task, cfg.data.glue_dir, with_train=False), tokenizer_fingerprint(tokenizer))
+    loaders, examples = build_eval_data(cfg, tokenizer, tokenizer_fingerprint(tokenizer), cfg.task.label_names or [])
     num_parameters, _ = count_parameters(model)
     model = accelerator.prepare(model)
     source_metrics = _read_json(source_run / "metrics.json") if source_run is not None else {}
 
-    result = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in dev_loaders.items()})
+    result = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in loaders["dev"].items()})
+    test = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in loaders["test"].items()}) if loaders["test"] else None
     if cfg.predict:
         write_submission(cfg, accelerator, model, tokenizer, submission_dir(cfg, out_dir))
     metrics = metrics_record(
         cfg,
         result,
+        test,
         checkpoint=checkpoint,
         best_step=0,
         final=result.metrics,
@@ -136,9 +157,11 @@ def evaluate_checkpoint(run: lifecycle.RunContext, checkpoint: str, source_run: 
         **({"finetune": source_metrics["finetune"]} if "finetune" in source_metrics else {}),
     )
     if accelerator.is_main_process:
-        run.tracker.log({f"eval/{k}": v for k, v in result.metrics.items()}, 0)
-        publish_results(out_dir, cfg, result, dev_examples, metrics, run.tracker, summary={})
+        run.tracker.log({f"eval/{k}": v for k, v in result.metrics.items()} | ({f"test/{k}": v for k, v in test.metrics.items()} if test else {}), 0)
+        publish_results(out_dir, cfg, result, test, examples["dev"], metrics, run.tracker, summary={})
         log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
+        if test:
+            log.info(f"{cfg.task.name} test: " + ", ".join(f"{k}={v:.4f}" for k, v in test.metrics.items()))
     return metrics
 
 

@@ -26,16 +26,16 @@ DEFAULT_TARGET_MODULES = {
 }
 
 
-def apply_finetune(finetune: FinetuneConfig, model: torch.nn.Module, total_steps: int) -> torch.nn.Module:
+def apply_finetune(finetune: FinetuneConfig, model: torch.nn.Module, total_steps: int, peft_task_type: str) -> torch.nn.Module:
     """The model to train under the method: itself (full, linear_probe, with parameters frozen) or a peft model.
-    total_steps sets AdaLoRA's rank budget schedule."""
+    total_steps sets AdaLoRA's rank budget schedule; peft_task_type is peft's name for the head (SEQ_CLS)."""
     if finetune.name == "full":
         return model
     head = _existing(model, finetune.head_modules or _task_head(model), "finetune.head_modules")
     if finetune.name == "linear_probe":
         return _freeze_encoder(model, head)
     targets = _existing(model, finetune.target_modules or _default_targets(finetune, model), "finetune.target_modules")
-    lora_args = dict(task_type=TaskType.SEQ_CLS, target_modules=targets, lora_alpha=finetune.alpha, lora_dropout=finetune.dropout, modules_to_save=head)
+    lora_args = dict(task_type=TaskType[peft_task_type], target_modules=targets, lora_alpha=finetune.alpha, lora_dropout=finetune.dropout, modules_to_save=head)
     if finetune.name == "lora":
         return get_peft_model(model, LoraConfig(r=finetune.rank, **lora_args))
     adalora = AdaLoraConfig(

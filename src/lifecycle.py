@@ -157,6 +157,12 @@ def cli(main: Callable[[], Any]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it would print over several lines; exit_status says it in one
     try:
         _check_flags(sys.argv[1:])
+        if {"-m", "--multirun"} & set(sys.argv) and {"--cfg", "-c"} & set(sys.argv):  # every job's config (Hydra allows only one of them)
+            from src.sweep import print_job_configs
+
+            register_schema()
+            print_job_configs([a for a in sys.argv[1:] if a not in ("-m", "--multirun", "--cfg", "-c", "job")], CONF_DIR)
+            return
         if os.environ.get("RANK", "0") != "0":
             # DDP: ranks > 0 write into rank 0's run directory (broadcast by the work); Hydra's own one stays out of outputs/
             sys.argv += [f"hydra.run.dir={os.environ.get('TMPDIR', '/tmp')}/basebench-rank{os.environ['RANK']}", "hydra.output_subdir=null"]

@@ -8,6 +8,7 @@
         every checkpoint_every_steps and after each evaluation: save a resume checkpoint
         on Ctrl-C or SIGTERM (src/lifecycle.py): save a resume checkpoint and stop
     with a train holdout for selection: evaluate the best checkpoint on dev, once
+    with a labelled test split: evaluate the best checkpoint on it, once
 
 accelerate places tensors on the device, applies mixed precision, wraps the model for DDP and
 saves/restores the full training state (model, optimizer, scheduler, RNG).
@@ -30,10 +31,10 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 
 from src.checkpoint import load_best, load_newest_resume, save_best, save_resume
 from src.config import Config, UserError
-from src.data import GlueData
+from src.data import TaskData
 from src.finetune import AdaLoraAllocatorState
 from src.lifecycle import Interrupted, StopSignal
-from src.metrics import compute_metrics
+from src.task_types import task_type
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias", "norm.weight")
@@ -75,6 +76,7 @@ class TrainResult:
     selection: dict[str, float]  # selection-split metrics at the best evaluation
     best_step: int
     best_eval: EvalResult  # dev predictions of the selected checkpoint
+    test_eval: EvalResult | None  # the labelled test split's, of the same checkpoint (None: the task has none)
     steps: int
     train_samples: int
     train_runtime_s: float
@@ -141,13 +143,14 @@ def predict_logits(accelerator: Accelerator, model: torch.nn.Module, loader) -> 
 
 
 def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, loaders: dict) -> EvalResult:
-    """Predict every split in `loaders` (metric suffix -> loader); metrics as GLUE defines them."""
+    """Predict every split in `loaders` (metric suffix -> loader); the task's metrics on each."""
     model.eval()
+    kind = task_type(cfg.task)
     metrics, predictions, labels_out, logits_out = {}, {}, {}, {}
     for suffix, loader in loaders.items():
         logits, labels = predict_logits(accelerator, model, loader)
-        preds = logits[:, 0] if cfg.task.is_regression else logits.argmax(-1)
-        metrics.update(compute_metrics(cfg.task.metrics, labels, preds, suffix))
+        preds = kind.predictions(logits)
+        metrics.update(kind.metrics(cfg.task, labels, preds, suffix))
         predictions[suffix], labels_out[suffix], logits_out[suffix] = preds, labels, logits
     model.train()
     return EvalResult(metrics, predictions, labels_out, logits_out)
@@ -158,7 +161,7 @@ def train(
     accelerator: Accelerator,
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
-    data: GlueData,
+    data: TaskData,
     run_dir: Path,
     log: Callable[[dict, int], None],
     stop: StopSignal | None = None,
@@ -262,19 +265,25 @@ def train(
             if state.step < total_steps:
                 checkpoint()
 
+    if not dev_selects or data.test:  # the selected checkpoint's weights, for the splits it has not met yet
+        load_best(accelerator, model, run_dir)
     if dev_selects:
         dev_eval = best_eval
         final = {k: v for k, v in state.history[-1].items() if k not in ("step", "epoch")}
     else:  # the selected checkpoint meets dev once, here
-        load_best(accelerator, model, run_dir)
         dev_eval = evaluate(cfg, accelerator, model, dev_loaders)
         log({f"eval/{k}": v for k, v in dev_eval.metrics.items()}, state.step)
         final = None
+    test_eval = None
+    if data.test:  # the labelled test split: evaluated once, on the checkpoint selected above
+        test_eval = evaluate(cfg, accelerator, model, {sfx: accelerator.prepare(loader) for sfx, loader in data.test.items()})
+        log({f"test/{k}": v for k, v in test_eval.metrics.items()}, state.step)
     return TrainResult(
         final=final,
         selection=state.best,
         best_step=state.best_step,
         best_eval=dev_eval,
+        test_eval=test_eval,
         steps=state.step,
         train_samples=state.samples,
         train_runtime_s=state.train_time_s,

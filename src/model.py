@@ -11,19 +11,13 @@ import torch
 from accelerate.utils import set_seed
 from peft import PeftModel
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    BertConfig,
-    BertForSequenceClassification,
-    PreTrainedTokenizerBase,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
 
 from src.checkpoint import read_base_recipe
 from src.config import ModelConfig, TaskConfig, UserError
 from src.hub import require_hub
+from src.task_types import task_type
 
 log = logging.getLogger("basebench")
 hf_logging.disable_progress_bar()  # per-shard load/save bars; training has its own bar
@@ -49,17 +43,6 @@ def _dropout_kwargs(model: ModelConfig) -> dict:
     return {} if model.dropout is None else dict.fromkeys(DROPOUT_KEYS, model.dropout)
 
 
-def _task_head_kwargs(task: TaskConfig) -> dict:
-    if task.is_regression:
-        return {"num_labels": 1, "problem_type": "regression"}
-    return {
-        "num_labels": task.num_labels,
-        "problem_type": "single_label_classification",
-        "id2label": dict(enumerate(task.label_names)),
-        "label2id": {name: i for i, name in enumerate(task.label_names)},
-    }
-
-
 def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     """A character-level WordPiece tokenizer: needs no download and no training data."""
     chars = sorted(set(string.printable.strip()) | set("’‘“”–—…éèàç"))
@@ -83,7 +66,7 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def build_tiny_model(model: ModelConfig, task: TaskConfig, vocab_size: int) -> BertForSequenceClassification:
+def build_tiny_model(model: ModelConfig, task: TaskConfig, vocab_size: int) -> torch.nn.Module:
     config = BertConfig(
         vocab_size=vocab_size,
         hidden_size=model.hidden_size,
@@ -91,10 +74,10 @@ def build_tiny_model(model: ModelConfig, task: TaskConfig, vocab_size: int) -> B
         num_attention_heads=model.num_heads,
         intermediate_size=4 * model.hidden_size,
         max_position_embeddings=512,
-        **_task_head_kwargs(task),
+        **task_type(task).head_config(task),
         **_dropout_kwargs(model),
     )
-    return BertForSequenceClassification(config)
+    return task_type(task).auto_model().from_config(config)
 
 
 def load_tokenizer(model: ModelConfig) -> PreTrainedTokenizerBase:
@@ -109,16 +92,42 @@ def load_tokenizer(model: ModelConfig) -> PreTrainedTokenizerBase:
 
 
 def load_model(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
-    """A pretrained encoder with a fresh head for the task (seed torch before calling: the head is random)."""
+    """A pretrained encoder with a fresh head for the task (seed torch before calling: the head is random);
+    with model.init_from, the encoder is then that run's fine-tuned one."""
+    net = _load_pretrained(model, task, tokenizer)
+    if model.init_from is not None:
+        init_encoder_from(net, model.init_from, task)
+    return net
+
+
+def init_encoder_from(net: torch.nn.Module, run_dir: str, task: TaskConfig) -> None:
+    """Intermediate-task training (MNLI -> RTE, as RoBERTa, DeBERTa and ModernBERT report): put the encoder weights
+    of a finished run's best checkpoint into net, in place. The encoder is everything under the model's
+    base_model_prefix (BERT: embeddings, layers and pooler); the task head, outside it, stays as load_model built
+    it: fresh, sized for this task, and the same as without init_from for the same seed. A LoRA/AdaLoRA run's
+    adapters are merged into its encoder first. Only the encoder is read, so the source is loaded with this task's
+    head class, whatever the source's task was."""
+    source, _ = load_trained(str(Path(run_dir) / "checkpoint-best"), task)
+    if isinstance(source, PeftModel):
+        source = source.merge_and_unload()
+    try:
+        net.base_model.load_state_dict(source.base_model.state_dict(), strict=True)
+    except RuntimeError as e:
+        raise UserError(f"model.init_from={run_dir}: its encoder does not fit this model ({str(e).splitlines()[0]})") from None
+    log.info(f"encoder initialised from {run_dir} (fine-tuned on its task); task head fresh")
+
+
+def _load_pretrained(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
     if model.source == "tiny":
         return build_tiny_model(model, task, vocab_size=len(tokenizer))
     path = resolve_path(model)
-    kwargs = dict(revision=model.revision, ignore_mismatched_sizes=True, **_task_head_kwargs(task), **_dropout_kwargs(model))
+    kwargs = dict(revision=model.revision, ignore_mismatched_sizes=True, **task_type(task).head_config(task), **_dropout_kwargs(model))
+    auto_model = task_type(task).auto_model()
     try:
-        return AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True, **kwargs)
+        return auto_model.from_pretrained(path, local_files_only=True, **kwargs)
     except OSError:
         require_hub(f"model {path!r}", f"download it once with network, or set model.name_or_path=/path/to/a/local/model ({model.name})")
-        return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        return auto_model.from_pretrained(path, **kwargs)
 
 
 def check_max_length(model: ModelConfig, net: torch.nn.Module) -> None:
@@ -129,18 +138,19 @@ def check_max_length(model: ModelConfig, net: torch.nn.Module) -> None:
         raise UserError(f"model.max_length={model.max_length} exceeds what {model.name} supports ({limit}): set model.max_length<={limit}")
 
 
-def load_trained(checkpoint_dir: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """A fine-tuned checkpoint (checkpoint-best/ of a run, or any local or Hub model with a classification head)."""
+def load_trained(checkpoint_dir: str, task: TaskConfig) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A fine-tuned checkpoint (checkpoint-best/ of a run, or any local or Hub model with a head of the task's type)."""
     if (Path(checkpoint_dir) / "adapter_config.json").is_file():
         return _load_adapter_checkpoint(Path(checkpoint_dir))
+    auto_model = task_type(task).auto_model()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir, local_files_only=True)
+        model = auto_model.from_pretrained(checkpoint_dir, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, local_files_only=True)
     except OSError as e:
         if Path(checkpoint_dir).is_dir():  # a local checkpoint that does not load: the Hub has nothing to do with it
             raise UserError(f"{checkpoint_dir} does not load as a model ({(str(e).splitlines() or [''])[0]}): pass a complete checkpoint directory") from None
         require_hub(f"model {checkpoint_dir!r}", "pass a local checkpoint directory, e.g. outputs/runs/.../checkpoint-best")
-        model = AutoModelForSequenceClassification.from_pretrained(checkpoint_dir)
+        model = auto_model.from_pretrained(checkpoint_dir)
         tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
     return model, tokenizer
 
@@ -172,10 +182,10 @@ class ReorderedLabels(torch.nn.Module):
 def align_head(model: torch.nn.Module, task: TaskConfig) -> torch.nn.Module:
     """Check that the head fits the task. A head that names the task's labels in another order
     (roberta-large-mnli: CONTRADICTION, NEUTRAL, ENTAILMENT) is read in the task's order."""
-    outputs = model.config.num_labels
-    if outputs != task.num_labels:
-        raise UserError(f"the model's head has {outputs} output(s) but {task.name} needs {task.num_labels}: is it a {task.name} model?")
-    if task.is_regression:
+    outputs, needed = model.config.num_labels, task_type(task).num_labels(task)
+    if outputs != needed:
+        raise UserError(f"the model's head has {outputs} output(s) but {task.name} needs {needed}: is it a {task.name} model?")
+    if not task_type(task).has_classes:  # a score, no label order to check
         return model
     names = [str(model.config.id2label[i]).lower() for i in range(outputs)]
     wanted = [name.lower() for name in task.label_names]

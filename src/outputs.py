@@ -1,4 +1,4 @@
-"""What a run leaves in its directory: metrics.json, predictions_dev*.tsv, classification_report*.txt
+"""What a run leaves in its directory: metrics.json, predictions_<split>.tsv, classification_report_<split>.txt
 (config.yaml and status.json are src/lifecycle.py's, checkpoint-best/ the loop's)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 
 from src.config import Config
 from src.lifecycle import write_text_atomic
-from src.metrics import per_class_report, per_class_report_text
+from src.runs import init_source
+from src.task_types import task_type
 
 if TYPE_CHECKING:
     from src.loop import EvalResult
@@ -28,50 +29,55 @@ def _jsonable(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def metrics_record(cfg: Config, evaluation: EvalResult, **fields) -> dict:
+def metrics_record(cfg: Config, evaluation: EvalResult, test: EvalResult | None = None, **fields) -> dict:
     """metrics.json of a training run or an evaluation: what was evaluated, its dev metrics (`best`, from
-    `evaluation`), then `fields`: how it was trained and selected (src.train; zeros for src.evaluate)."""
+    `evaluation`), the labelled test split's (`test`, of the same checkpoint; null if the task has none), then
+    `fields`: how it was trained and selected (src.train; zeros for src.evaluate)."""
     return {
         "status": "completed",
         "task": cfg.task.name,
+        "task_type": cfg.task.type,
+        "benchmark": cfg.task.benchmark,
         "model": cfg.model.name,
         "model_name_or_path": cfg.model.name_or_path,
+        "init_from": init_source(cfg.model.init_from),  # the run whose fine-tuned encoder it started from
         "seed": cfg.seed,
+        "label_names": cfg.task.label_names,
         "main_metric": cfg.task.main_metric,
         "main_metric_value": evaluation.metrics[cfg.task.main_metric],
         "best": evaluation.metrics,
+        "test": test.metrics if test is not None else None,
         **fields,
-        "classification_report": class_reports(cfg, evaluation.labels, evaluation.predictions),
+        "classification_report": {split: report for split, (report, _) in class_reports(cfg, evaluations(evaluation, test)).items()},
     }
 
 
-def write_predictions(path: Path, predictions: np.ndarray, labels: np.ndarray, is_regression: bool) -> None:
-    """index<TAB>label<TAB>prediction, one row per dev example in file order (label ids as the Hub's GLUE)."""
-    lines = ["index\tlabel\tprediction"]
-    for i, (label, pred) in enumerate(zip(labels, predictions)):
-        lines.append(f"{i}\t{label:.3f}\t{pred:.6f}" if is_regression else f"{i}\t{int(label)}\t{int(pred)}")
-    path.write_text("\n".join(lines) + "\n")
+def evaluations(dev: EvalResult, test: EvalResult | None) -> dict[str, EvalResult]:
+    """The scored splits of a run by name: dev, and test when the task has a labelled one."""
+    return {"dev": dev} | ({"test": test} if test is not None else {})
 
 
-def write_dev_outputs(run_dir: Path, cfg: Config, result: EvalResult) -> str:
-    """predictions_dev*.tsv and classification_report_dev*.txt of one evaluation; returns the report text."""
-    for sfx, preds in result.predictions.items():
-        write_predictions(run_dir / f"predictions_dev{sfx}.tsv", preds, result.labels[sfx], cfg.task.is_regression)
-    return write_class_reports(run_dir, cfg, result.labels, result.predictions)
+def class_reports(cfg: Config, results: dict[str, EvalResult]) -> dict[str, tuple[dict, str]]:
+    """Per-class precision/recall/F1 (dict, text) per scored split and metric suffix (dev, dev_mm, test); {} for a
+    task type without classes."""
+    kind = task_type(cfg.task)
+    reports = {}
+    for split, result in results.items():
+        for sfx, preds in result.predictions.items():
+            report = kind.class_report(cfg.task, result.labels[sfx], preds)
+            if report is not None:
+                reports[split + sfx] = report
+    return reports
 
 
-def class_reports(cfg: Config, labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Per-class precision/recall/F1 per dev split (classification tasks only)."""
-    if cfg.task.is_regression:
-        return {}
-    return {"dev" + sfx: per_class_report(labels[sfx], predictions[sfx], cfg.task.label_names) for sfx in labels}
-
-
-def write_class_reports(run_dir: Path, cfg: Config, labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -> str:
+def write_eval_outputs(run_dir: Path, cfg: Config, results: dict[str, EvalResult]) -> str:
+    """predictions_<split>.tsv and classification_report_<split>.txt of each scored split; returns the reports' text."""
+    kind = task_type(cfg.task)
+    for split, result in results.items():
+        for sfx, preds in result.predictions.items():
+            kind.write_predictions(run_dir / f"predictions_{split}{sfx}.tsv", result.labels[sfx], preds)
     text = ""
-    if not cfg.task.is_regression:
-        for sfx in labels:
-            report = per_class_report_text(labels[sfx], predictions[sfx], cfg.task.label_names)
-            (run_dir / f"classification_report_dev{sfx}.txt").write_text(report)
-            text += f"dev{sfx}:\n{report}\n"
+    for name, (_, report) in class_reports(cfg, results).items():
+        (run_dir / f"classification_report_{name}.txt").write_text(report)
+        text += f"{name}:\n{report}\n"
     return text

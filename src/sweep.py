@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import logging
 import os
 import statistics
@@ -33,6 +32,8 @@ from omegaconf import DictConfig
 
 from src.config import UserError
 from src.lifecycle import exit_status
+from src.runs import Run, read_run
+from src.stats import Spread, spread
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,21 @@ LOCK_FILE = ".summary.lock"
 
 @dataclass
 class Job:
-    """One job of the sweep, as its directory tells it."""
+    """One job of the sweep: its number, its directory (relative to the sweep directory) and its run (src.runs)."""
 
     num: int
-    dir: str  # relative to the sweep directory
-    overrides: list[str]
-    task: str
-    model: str
-    lr: float
-    batch_size: int
-    seed: int
-    main_metric: str = ""
-    value: float | None = None  # best dev main metric; None unless completed
-    status: str = "unfinished"  # completed | failed | unfinished (still running, or killed)
-    error: str = ""
-    runtime_s: float | None = None
+    dir: str
+    run: Run
+
+    @property
+    def status(self) -> str:
+        """completed | failed | unfinished (still running, or killed)."""
+        return self.run.status if self.run.status in ("completed", "failed") else "unfinished"
 
     @property
     def config_overrides(self) -> list[str]:
         """What makes the configuration: the overrides without the seed."""
-        return [o for o in self.overrides if not o.lstrip("+~").startswith("seed=")]
+        return [o for o in self.run.overrides if not o.lstrip("+~").startswith("seed=")]
 
 
 @dataclass
@@ -73,40 +69,17 @@ class Configuration:
 
     @property
     def values(self) -> list[float]:
-        return [j.value for j in self.jobs if j.value is not None]
+        return [j.run.value for j in self.jobs if j.run.value is not None]
 
     @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float:
-        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+    def spread(self) -> Spread:
+        return spread(self.values)
 
 
 def read_job(job_dir: Path, sweep_dir: Path) -> Job:
-    """A job from the files Hydra writes first (.hydra/) and those the run writes (status.json, metrics.json)."""
-    hydra_dir = job_dir / ".hydra"
-    config = yaml.safe_load((hydra_dir / "config.yaml").read_text())
-    job = Job(
-        num=int(yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["job"]["num"]),
-        dir=str(job_dir.relative_to(sweep_dir)),
-        overrides=list(yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []),
-        task=config["task"]["name"],
-        model=config["model"]["name"],
-        lr=float(config["optimizer"]["lr"]),
-        batch_size=int(config["trainer"]["batch_size"]),
-        seed=int(config["seed"]),
-        main_metric=config["task"]["main_metric"],
-    )
-    if (job_dir / "metrics.json").is_file():
-        metrics = json.loads((job_dir / "metrics.json").read_text())
-        job.value, job.status, job.runtime_s = metrics["main_metric_value"], "completed", metrics["total_runtime_s"]
-    elif (job_dir / "status.json").is_file():
-        status = json.loads((job_dir / "status.json").read_text())
-        if status["status"] == "failed":
-            job.status, job.error = "failed", status["error"] or ""
-    return job
+    """A job from Hydra's files (.hydra/hydra.yaml: its number) and src.runs' reading of its run directory."""
+    num = int(yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"])
+    return Job(num, str(job_dir.relative_to(sweep_dir)), read_run(job_dir))
 
 
 def read_jobs(sweep_dir: Path) -> list[Job]:
@@ -124,8 +97,8 @@ def configurations(jobs: list[Job]) -> list[Configuration]:
     """Jobs grouped by (task, overrides without the seed), in job order."""
     groups: dict[tuple, Configuration] = {}
     for job in jobs:
-        key = (job.task, tuple(job.config_overrides))
-        groups.setdefault(key, Configuration(job.task, job.config_overrides)).jobs.append(job)
+        key = (job.run.task, tuple(job.config_overrides))
+        groups.setdefault(key, Configuration(job.run.task, job.config_overrides)).jobs.append(job)
     return list(groups.values())
 
 
@@ -133,14 +106,14 @@ def best_per_task(jobs: list[Job]) -> dict[str, Configuration]:
     """The configuration with the best mean dev main metric over its completed seeds, for each task."""
     best: dict[str, Configuration] = {}
     for c in configurations(jobs):
-        if c.values and (c.task not in best or c.mean > best[c.task].mean):
+        if c.values and (c.task not in best or c.spread.mean > best[c.task].spread.mean):
             best[c.task] = c
     return best
 
 
 def common_overrides(jobs: list[Job]) -> list[str]:
     """Overrides shared by every job (said once in the Markdown, not on every row)."""
-    return [o for o in jobs[0].overrides if all(o in j.overrides for j in jobs)]
+    return [o for o in jobs[0].run.overrides if all(o in j.run.overrides for j in jobs)]
 
 
 def rerun_command(overrides: list[str]) -> str:
@@ -156,7 +129,8 @@ def csv_text(jobs: list[Job]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["job", "dir", "overrides", "task", "model", "lr", "batch_size", "seed", "main_metric", "main_metric_value", "status", "error", "runtime_s"])
     for j in jobs:
-        writer.writerow([j.num, j.dir, " ".join(j.overrides), j.task, j.model, f"{j.lr:g}", j.batch_size, j.seed, j.main_metric, _fmt(j.value, 6), j.status, j.error, _fmt(j.runtime_s, 1)])
+        r = j.run
+        writer.writerow([j.num, j.dir, " ".join(r.overrides), r.task, r.model, f"{r.lr:g}", r.batch_size, r.seed, r.main_metric, _fmt(r.value, 6), j.status, r.error or "", _fmt(r.runtime_s, 1)])
     return out.getvalue()
 
 
@@ -174,17 +148,20 @@ def markdown_text(sweep_dir: Path, jobs: list[Job], best: dict[str, Configuratio
         "|---:|---|---|---|---:|---:|---:|---|---|---:|",
     ]
     for j in jobs:
-        own = " ".join(f"`{o}`" for o in j.overrides if o not in common)
-        status = f"failed: {j.error}" if j.status == "failed" else j.status
-        value = f"{j.main_metric} = {_fmt(j.value)}" if j.value is not None else ""
-        lines.append(f"| {j.num} | {own} | {j.task} | {j.model} | {j.lr:g} | {j.batch_size} | {j.seed} | {value} | {status.replace('|', '/')} | {_fmt(j.runtime_s, 0)} |")
+        r = j.run
+        own = " ".join(f"`{o}`" for o in r.overrides if o not in common)
+        status = f"failed: {r.error}" if j.status == "failed" else j.status
+        value = f"{r.main_metric} = {_fmt(r.value)}" if r.value is not None else ""
+        lines.append(f"| {j.num} | {own} | {r.task} | {r.model} | {r.lr:g} | {r.batch_size} | {r.seed} | {value} | {status.replace('|', '/')} | {_fmt(r.runtime_s, 0)} |")
     lines += ["", "## Best configuration", ""]
     if not best:
         lines.append("No job has completed yet.")
     for task, c in best.items():
-        seeds = ", ".join(str(j.seed) for j in c.jobs if j.value is not None)
+        seeds = ", ".join(str(j.run.seed) for j in c.jobs if j.run.value is not None)
+        s = c.spread
         lines += [
-            f"**{task}**: {c.jobs[0].main_metric} = {c.mean:.4f}" + (f" ± {c.std:.4f} (mean ± std over seeds {seeds})" if len(c.values) > 1 else f" (seed {seeds})"),
+            f"**{task}**: {c.jobs[0].run.main_metric} = {s.mean:.4f}"
+            + (f" ± {s.std:.4f}, 95% CI [{s.ci_low:.4f}, {s.ci_high:.4f}] (mean ± std over seeds {seeds})" if s.std is not None else f" (seed {seeds})"),
             f"jobs {', '.join(str(j.num) for j in c.jobs)}:",
             "",
             f"    {rerun_command(c.overrides)}",
@@ -197,10 +174,11 @@ def markdown_text(sweep_dir: Path, jobs: list[Job], best: dict[str, Configuratio
 def best_text(best: dict[str, Configuration]) -> str:
     payload = {
         task: {
-            "main_metric": c.jobs[0].main_metric,
-            "mean": c.mean,
-            "std": c.std,
-            "seeds": [j.seed for j in c.jobs if j.value is not None],
+            "main_metric": c.jobs[0].run.main_metric,
+            "mean": c.spread.mean,
+            "std": c.spread.std,  # null for a single seed (src.stats)
+            "ci95": [c.spread.ci_low, c.spread.ci_high] if c.spread.std is not None else None,
+            "seeds": [j.run.seed for j in c.jobs if j.run.value is not None],
             "jobs": [j.num for j in c.jobs],
             "overrides": c.overrides,
             "command": rerun_command(c.overrides),
@@ -218,24 +196,25 @@ def plot_heatmap(jobs: list[Job], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    panels = sorted({(j.task, j.model) for j in jobs})
+    runs = [j.run for j in jobs]
+    panels = sorted({(r.task, r.model) for r in runs})
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.0 + 3.6 * cols, 3.6 * rows), squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.remove()
     for ax, (task, model) in zip(axes.flat, panels):
-        cell_jobs = [j for j in jobs if (j.task, j.model) == (task, model)]
-        lrs = sorted({j.lr for j in cell_jobs})
-        sizes = sorted({j.batch_size for j in cell_jobs})
+        cell_runs = [r for r in runs if (r.task, r.model) == (task, model)]
+        lrs = sorted({r.lr for r in cell_runs})
+        sizes = sorted({r.batch_size for r in cell_runs})
         grid = np.full((len(sizes), len(lrs)), np.nan)
         for y, size in enumerate(sizes):
             for x, lr in enumerate(lrs):
-                here = [j for j in cell_jobs if (j.lr, j.batch_size) == (lr, size)]
-                values = [j.value for j in here if j.value is not None]
+                here = [r for r in cell_runs if (r.lr, r.batch_size) == (lr, size)]
+                values = [r.value for r in here if r.value is not None]
                 if values:
                     grid[y, x] = statistics.fmean(values)
-                text = f"{grid[y, x]:.3f}" if values else ("failed" if any(j.status == "failed" for j in here) else "")
+                text = f"{grid[y, x]:.3f}" if values else ("failed" if any(r.status == "failed" for r in here) else "")
                 if len(values) > 1:
                     text += f"\n(n={len(values)})"
                 ax.text(x, y, text, ha="center", va="center", fontsize=8, color="black", bbox=dict(boxstyle="round", facecolor="white", alpha=0.6, linewidth=0))
@@ -245,7 +224,7 @@ def plot_heatmap(jobs: list[Job], path: Path) -> None:
         ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
         ax.set_xlabel("learning rate")
         ax.set_ylabel("batch size")
-        ax.set_title(f"{task} / {model}\ndev {cell_jobs[0].main_metric}", fontsize=9)
+        ax.set_title(f"{task} / {model}\ndev {cell_runs[0].main_metric}", fontsize=9)
         if not np.isnan(grid).all():
             fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
@@ -286,6 +265,27 @@ def summarize(sweep_dir: Path) -> list[Job]:
         plot_heatmap(jobs, tmp_png)
         os.replace(tmp_png, sweep_dir / "heatmap.png")
     return jobs
+
+
+def print_job_configs(overrides: list[str], config_dir: Path) -> None:
+    """What `python -m src.train -m ... --cfg job` means and Hydra refuses (it allows one of --multirun and --cfg):
+    compose every job of the multirun, as its basic sweeper splits it (the experiment's hydra.sweeper.params, then the
+    command line's sweeps), and print each job's overrides and config. Interpolations stay unresolved, as --cfg prints
+    them (e.g. ${hydra:runtime.output_dir}, known only when the job runs)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+        params = [f"{key}={value}" for key, value in (base.hydra.sweeper.get("params") or {}).items()]
+        [jobs] = BasicSweeper.split_arguments(parser.parse_overrides(params + overrides), max_batch_size=None)
+        for num, job in enumerate(jobs):
+            print(f"# job {num}: {' '.join(job)}")
+            print(OmegaConf.to_yaml(compose(config_name="config", overrides=job)))
 
 
 class SweepSummary(Callback):

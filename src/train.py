@@ -36,6 +36,7 @@ def run(ctx: lifecycle.RunContext) -> float:
     from src.model import check_max_length, load_model, load_tokenizer, load_trained
     from src.outputs import metrics_record
     from src.submission import check_test_files, submission_dir, write_submission
+    from src.task_types import task_type
 
     started = time.perf_counter()
     cfg, tracker = ctx.cfg, ctx.tracker
@@ -53,20 +54,22 @@ def run(ctx: lifecycle.RunContext) -> float:
     model = load_model(cfg.model, cfg.task, tokenizer)
     check_max_length(cfg.model, model)
     # AdaLoRA's rank schedule spans the run: the optimizer steps of one process, whose loader gets 1/N of the batches
-    model = apply_finetune(cfg.finetune, model, total_steps=count_steps(cfg, math.ceil(len(data.train) / accelerator.num_processes)))
+    steps = count_steps(cfg, math.ceil(len(data.train) / accelerator.num_processes))
+    model = apply_finetune(cfg.finetune, model, total_steps=steps, peft_task_type=task_type(cfg.task).peft_task_type)
     num_parameters, trainable_parameters = count_parameters(model)
     log.info(f"{cfg.model.name}, finetune={cfg.finetune.name}: {num_parameters:,} parameters ({trainable_parameters:,} trainable); {cfg.task.name}: {data.train_size} train examples")
 
     result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log, ctx.stop)
     if cfg.predict:
         accelerator.wait_for_everyone()  # the main process has written checkpoint-best
-        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"))
+        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.task)
         write_submission(cfg, accelerator, accelerator.prepare(best_model), best_tokenizer, submission_dir(cfg, run_dir))
 
     main_metric = cfg.task.main_metric
     metrics = metrics_record(
         cfg,
         result.best_eval,
+        result.test_eval,
         finetune=cfg.finetune.name,
         best_step=result.best_step,
         final=result.final,
@@ -85,10 +88,12 @@ def run(ctx: lifecycle.RunContext) -> float:
     )
     if accelerator.is_main_process:
         summary = {"trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second}
-        report = publish_results(run_dir, cfg, result.best_eval, data.dev_raw, metrics, tracker, summary)
+        report = publish_results(run_dir, cfg, result.best_eval, result.test_eval, data.examples["dev"], metrics, tracker, summary)
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")
+        if result.test_eval is not None:
+            log.info(f"test ({cfg.task.test_split}), once, at step {result.best_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in result.test_eval.metrics.items()))
         if cfg.logger.log_model and cfg.trainer.save_best:
             tracker.log_model(run_dir / "checkpoint-best", f"{cfg.task.name}-{cfg.model.name}")
     accelerator.end_training()  # shuts down the process group under DDP

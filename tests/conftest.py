@@ -21,6 +21,9 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GLUE_DIR = Path(os.environ.get("GLUE_DIR") or ROOT.parent / "shared" / "data" / "glue").resolve()
+SUPERGLUE_DIR = GLUE_DIR.parent / "superglue"
+TWEET_EVAL_DIR = GLUE_DIR.parent / "tweet_eval"
+DATA_DIRS = [f"data.glue_dir={GLUE_DIR}", f"data.superglue_dir={SUPERGLUE_DIR}", f"data.tweet_eval_dir={TWEET_EVAL_DIR}"]
 CONF_DIR = ROOT / "conf"
 
 if not (GLUE_DIR / "CoLA" / "train.tsv").is_file():
@@ -72,7 +75,7 @@ def make_cfg(cache_dir):
 
     def _make(*overrides: str):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            raw = compose(config_name="config", overrides=[f"data.glue_dir={GLUE_DIR}", f"data.cache_dir={cache_dir}", "logger=none", *overrides])
+            raw = compose(config_name="config", overrides=[*DATA_DIRS, f"data.cache_dir={cache_dir}", "logger=none", *overrides])
         return validate(raw)
 
     return _make
@@ -87,8 +90,15 @@ def tiny_tokenizer():
 
 def run_train(*overrides: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run `python -m src.train` as a user would, in a subprocess."""
-    full_env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), **(env or {})}
+    full_env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), "SUPERGLUE_DIR": str(SUPERGLUE_DIR), "TWEET_EVAL_DIR": str(TWEET_EVAL_DIR), **(env or {})}
     return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def load_split(cfg, split: str = "dev"):
+    """One split of cfg.task as the runs read it (src.sources): text fields, label ids or scores, idx."""
+    from src.sources import resolve_label_names, split_sources
+
+    return split_sources(cfg.task, [split], resolve_label_names(cfg.task, cfg.data.cache_dir))[split].load()
 
 
 def read_metrics(run_dir: Path) -> dict:

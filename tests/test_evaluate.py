@@ -9,12 +9,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import read_metrics, read_table
+from conftest import load_split, read_metrics, read_table
 from matplotlib.image import imread
 from scipy.special import softmax
 from transformers import AutoModelForSequenceClassification
 
-from src.data import load_raw_splits
 from src.evaluate import main as evaluate_main
 from src.model import build_tiny_model
 
@@ -52,7 +51,7 @@ def test_a_local_model_with_a_head_on_a_task_without_train_file(make_cfg, tiny_t
     assert (metrics["model"], metrics["task"], metrics["selection_split"]) == (str(checkpoint), "qnli", None)
 
     # recompute the model's dev predictions and probabilities by hand
-    dev = load_raw_splits(make_cfg("task=qnli", "model=tiny").task, str(glue_dir), with_train=False)["dev"].select(range(64))
+    dev = load_split(make_cfg("task=qnli", "model=tiny"), "dev").select(range(64))
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
     with torch.inference_mode():
         encoded = tiny_tokenizer(list(dev["question"]), list(dev["sentence"]), truncation=True, max_length=128, padding=True, return_tensors="pt")
@@ -144,3 +143,25 @@ def test_a_model_from_elsewhere_needs_the_task(make_cfg, tiny_tokenizer, tmp_pat
     with pytest.raises(SystemExit):
         evaluate_main([str(tmp_path / "model"), "logger=none"])
     assert "is not the checkpoint of a basebench run: say which task to evaluate it on, e.g. task=rte" in capsys.readouterr().err
+
+
+def test_a_task_from_a_users_config_folder_trains_and_evaluates_as_the_run_defined_it(tmp_path, cache_dir, glue_dir):
+    """A task file in the user's own folder (hydra.searchpath), trained, then evaluated from the run directory alone:
+    src.evaluate rebuilds the task from the run's config, though conf/ has no such task."""
+    from conftest import run_train
+
+    folder = tmp_path / "my_tasks" / "task"
+    folder.mkdir(parents=True)
+    (folder / "wnli_pairs.yaml").write_text(
+        f"# WNLI read as a user's own task\nname: wnli_pairs\ndata_dir: {glue_dir}/WNLI\ndata_files: {{train: train.tsv, dev: dev.tsv}}\n"
+        "format: tsv\nquoting: none\ntext_fields: [sentence1, sentence2]\nmetrics: [accuracy, f1_macro]\nmain_metric: accuracy\n"
+    )
+    run_dir = tmp_path / "run"
+    out = run_train(f"hydra.searchpath=[file://{tmp_path}/my_tasks]", "task=wnli_pairs", "model=tiny", "logger=none", "trainer.max_steps=6", "trainer.batch_size=16", f"data.cache_dir={cache_dir}", f"output_dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    trained = read_metrics(run_dir)
+    assert trained["label_names"] == ["0", "1"] and set(trained["best"]) == {"accuracy", "f1_macro"}
+    evaluate_main([str(run_dir), "logger=none", f"output_dir={tmp_path}/eval", f"data.cache_dir={cache_dir}"])
+    evaluated = read_metrics(tmp_path / "eval")
+    assert evaluated["task"] == "wnli_pairs" and evaluated["best"] == pytest.approx(trained["best"])
+    assert (tmp_path / "eval" / "predictions_dev.tsv").read_text() == (run_dir / "predictions_dev.tsv").read_text()

@@ -136,7 +136,7 @@ def test_linear_probe_changes_no_encoder_weight(runs, tiny_tokenizer):
 def test_adapter_checkpoint_reloads_with_its_head_and_gives_the_same_predictions(runs, method):
     run_dir = runs[method]
     metrics, cfg = read_metrics(run_dir), run_config(run_dir)
-    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"))
+    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.task)
     data = build_data(cfg, tokenizer)
     accelerator = Accelerator(cpu=True)
     model = accelerator.prepare(model)
@@ -154,7 +154,7 @@ def test_best_checkpoint_is_put_back_in_place_for_every_method(make_cfg, tiny_to
     """What a train-holdout run does at its end: checkpoint-best's weights back into the trained model. For AdaLoRA
     the rank pattern changes after the best checkpoint (the final allocation), the hard case."""
     cfg = make_cfg("model=tiny", f"finetune={method}", "finetune.rank_warmup=0", "finetune.rank_final=0.5")
-    model = apply_finetune(cfg.finetune, load_model(cfg.model, cfg.task, tiny_tokenizer), total_steps=4)
+    model = apply_finetune(cfg.finetune, load_model(cfg.model, cfg.task, tiny_tokenizer), total_steps=4, peft_task_type="SEQ_CLS")
     accelerator = Accelerator(cpu=True)
     batch = tiny_tokenizer(["The cat sat.", "Sat the cat on mat the."], padding=True, return_tensors="pt")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -228,12 +228,12 @@ FAMILIES = {  # model_type: (attention projections that get adapters, the task h
 @pytest.mark.parametrize("family", FAMILIES)
 def test_defaults_per_model_family(make_cfg, family):
     targets, head = FAMILIES[family]
-    lora = apply_finetune(make_cfg("finetune=lora").finetune, small_model(family), total_steps=10)
+    lora = apply_finetune(make_cfg("finetune=lora").finetune, small_model(family), total_steps=10, peft_task_type="SEQ_CLS")
     adapted = {name.split(".")[-1] for name, module in lora.named_modules() if hasattr(module, "lora_A")}
     assert adapted == targets
     trained_in_full = {name.split(".modules_to_save.")[0].removeprefix("base_model.model.") for name, p in lora.named_parameters() if p.requires_grad and "lora_" not in name}
     assert trained_in_full == head
-    probe = apply_finetune(make_cfg("finetune=linear_probe").finetune, small_model(family), total_steps=10)
+    probe = apply_finetune(make_cfg("finetune=linear_probe").finetune, small_model(family), total_steps=10, peft_task_type="SEQ_CLS")
     trained = [name for name, p in probe.named_parameters() if p.requires_grad]
     assert all(any(name.startswith(h + ".") for h in head) for name in trained)  # nothing but the head
     assert all(any(name.startswith(h + ".") for name in trained) for h in head)  # all of it
@@ -244,13 +244,13 @@ def test_defaults_per_model_family(make_cfg, family):
 
 def test_target_modules_in_config_and_their_errors(make_cfg):
     finetune = make_cfg("finetune=lora", "finetune.target_modules=[query,key,value,dense]", "finetune.rank=2").finetune
-    model = apply_finetune(finetune, small_model("bert"), total_steps=10)
+    model = apply_finetune(finetune, small_model("bert"), total_steps=10, peft_task_type="SEQ_CLS")
     assert model.peft_config["default"].r == 2 and model.peft_config["default"].target_modules == {"query", "key", "value", "dense"}
     with pytest.raises(UserError, match=r"^finetune.target_modules: qkv names no module of BertForSequenceClassification$"):
-        apply_finetune(make_cfg("finetune=lora", "finetune.target_modules=[qkv]").finetune, small_model("bert"), total_steps=10)
+        apply_finetune(make_cfg("finetune=lora", "finetune.target_modules=[qkv]").finetune, small_model("bert"), total_steps=10, peft_task_type="SEQ_CLS")
     gpt2 = GPT2ForSequenceClassification(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64))
     with pytest.raises(UserError, match=r"no default target modules for model type 'gpt2' .*: set finetune.target_modules=\[...\]$"):
-        apply_finetune(make_cfg("finetune=adalora").finetune, gpt2, total_steps=10)
+        apply_finetune(make_cfg("finetune=adalora").finetune, gpt2, total_steps=10, peft_task_type="SEQ_CLS")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +17,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from src.config import UserError
 from src.model import build_tiny_model
-from src.submission import format_predictions, write_submission
+from src.submission import write_submission
+from src.task_types import task_type
 
-TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))  # every task conf/ offers
+GLUE_TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("[!_]*.yaml") if "defaults: [_glue, _self_]" in p.read_text())  # every GLUE task conf/ offers (not the _glue base, whose comment says the same)
 VALUES = {
     "CoLA.tsv": {"0", "1"},
     "SST-2.tsv": {"0", "1"},
@@ -40,7 +43,7 @@ def read_rows(path) -> list[list[str]]:
 def test_all_eleven_files_in_the_official_format(make_cfg, glue_with_test_files, tiny_tokenizer, tmp_path):
     out = tmp_path / "glue_submission"
     written = []
-    for task in TASKS:
+    for task in GLUE_TASKS:
         cfg = make_cfg(f"task={task}", "model=tiny", f"data.glue_dir={glue_with_test_files}")
         torch.manual_seed(0)
         model = build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer))
@@ -91,14 +94,14 @@ def test_training_with_predict_writes_its_tasks_file_from_the_best_checkpoint(ti
 
 def test_stsb_scores_are_clipped_to_the_glue_range(make_cfg):
     task = make_cfg("task=stsb", "model=tiny").task
-    assert format_predictions(task, np.array([[-0.4], [2.34567], [7.0]])) == ["0.000", "2.346", "5.000"]
+    assert task_type(task).submission_values(task, np.array([[-0.4], [2.34567], [7.0]])) == ["0.000", "2.346", "5.000"]
 
 
 def test_predict_needs_test_files_and_says_so_before_training(tmp_path, make_cfg):
     run_dir = tmp_path / "run"
     out = run_train("task=rte", "model=tiny", "logger=none", "predict=true", f"output_dir={run_dir}")
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1].startswith("error: test file ") and "RTE/test.tsv not found" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: ") and "RTE/test.tsv not found" in out.stderr
     assert not (run_dir / "checkpoint-best").exists()
     with pytest.raises(UserError, match="predict=true predicts with the best checkpoint: it needs trainer.save_best=true"):
         make_cfg("predict=true", "trainer.save_best=false")
@@ -110,3 +113,16 @@ def test_real_test_files_are_read_and_never_written(glue_with_test_files, glue_d
         linked = glue_with_test_files / folder / "test.tsv"
         assert linked.is_symlink() and linked.resolve() == (glue_dir / folder / "test.tsv").resolve()
         assert len(read_rows(linked)) == rows + 1  # + the header
+
+
+def test_superglue_submission_files_are_jsonl_with_idx_and_label_names(make_cfg, tiny_tokenizer, tmp_path):
+    """CB's real test file: one {"idx", "label"} line per example, in the file's order, as SuperGLUE's server reads."""
+    cfg = make_cfg("task=cb", "model=tiny")
+    torch.manual_seed(0)
+    model = build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer))
+    [path] = write_submission(cfg, Accelerator(cpu=True), model, tiny_tokenizer, tmp_path)
+    assert path.name == "CB.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    test = [json.loads(line) for line in (Path(cfg.task.data_dir) / "CB" / "test.jsonl").read_text().splitlines()]
+    assert [line["idx"] for line in lines] == [row["idx"] for row in test] and len(lines) == 250
+    assert {line["label"] for line in lines} <= {"entailment", "contradiction", "neutral"}

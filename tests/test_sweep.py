@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -14,6 +16,7 @@ from conftest import CONF_DIR, GLUE_DIR, ROOT, read_metrics, read_table, run_tra
 from hydra import compose, initialize_config_dir
 from wandb_files import offline_runs
 
+from src.runs import Run
 from src.sweep import Job, best_per_task, main, summarize
 
 TINY_FAST = ["model=tiny", "trainer.max_steps=4", "trainer.batch_size=8", "data.max_eval_samples=40", "trainer.progress_bar=false"]
@@ -100,12 +103,16 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_summary_shows_it(tmp_path,
 
 def test_best_configuration_is_chosen_by_the_mean_over_seeds():
     def job(num, lr, seed, value):
-        return Job(num, f"{num}", [f"optimizer.lr={lr}", f"seed={seed}"], "rte", "tiny", lr, 8, seed, "accuracy", value, "completed" if value is not None else "failed")
+        metrics = {"task": "rte", "main_metric": "accuracy", "main_metric_value": value, "best": {"accuracy": value}} if value is not None else {}
+        run = Run(Path(str(num)), "completed" if value is not None else "failed", None, metrics, {"task": {"name": "rte"}}, [f"optimizer.lr={lr}", f"seed={seed}"])
+        return Job(num, str(num), run)
 
     jobs = [job(0, 1e-3, 1, 0.9), job(1, 1e-3, 2, 0.5), job(2, 3e-3, 1, 0.7), job(3, 3e-3, 2, 0.72), job(4, 3e-3, 3, None)]
     (best,) = best_per_task(jobs).values()
     assert best.overrides == ["optimizer.lr=0.003"]  # 0.71 on average beats one lucky seed (0.9, then 0.5)
-    assert best.mean == pytest.approx(0.71) and best.std == pytest.approx(0.01414, abs=1e-4) and len(best.jobs) == 3
+    assert best.spread.mean == pytest.approx(0.71) and best.spread.std == pytest.approx(0.01414, abs=1e-4) and len(best.jobs) == 3
+    (single,) = best_per_task(jobs[:1]).values()
+    assert single.spread.std is None  # one seed: no spread, as the report says (src.stats), not 0.0
 
 
 def test_sweep_cli_fails_with_one_line(tmp_path, capsys):
@@ -130,9 +137,30 @@ def test_named_experiments_define_their_sweeps():
     seeds = compose_multirun("experiment=multi_seed", "task=rte")
     assert seeds.task.name == "rte" and seeds.hydra.sweeper.params.seed == "1,2,3,4,5"
     glue = compose_multirun("experiment=glue_baseline")
-    tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
-    assert sorted(glue.hydra.sweeper.params.task.split(",")) == tasks
+    glue_tasks = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml") if "_glue" in yaml.safe_load(p.read_text()).get("defaults", []))
+    assert len(glue_tasks) == 9 and sorted(glue.hydra.sweeper.params.task.split(",")) == glue_tasks  # every GLUE task: conf/task has others now
     assert (glue.optimizer.lr, glue.trainer.batch_size, glue.trainer.epochs) == (2e-5, 32, 3)
+
+
+def test_published_recipes_compose_every_job():
+    """experiment=bert_paper: the BERT paper's lr grid per task; experiment=modernbert_glue: ModernBERT's per-task
+    recipes, 3 seeds, MNLI first, RTE/MRPC/STS-B from their seed's MNLI run; `-m ... --cfg job` prints every job."""
+    bert = compose_multirun("experiment=bert_paper")
+    assert (bert.trainer.batch_size, bert.trainer.epochs, bert.scheduler.warmup_ratio) == (32, 3, 0.1)
+    assert bert.hydra.sweeper.params["optimizer.lr"] == "2e-5,3e-5,4e-5,5e-5" and len(bert.hydra.sweeper.params.task.split(",")) == 8
+
+    out = run_train("-m", "experiment=modernbert_glue", "model=tiny", "--cfg", "job")
+    assert out.returncode == 0, out.stderr[-3000:]
+    jobs = [yaml.safe_load(text) for text in re.split(r"^# job \d+: .*$", out.stdout, flags=re.MULTILINE)[1:]]
+    assert [(job["task"]["name"], job["seed"]) for job in jobs] == [(t, s) for t in ("mnli", "cola", "sst2", "qqp", "qnli", "rte", "mrpc", "stsb") for s in (1, 2, 3)]
+    recipes = {job["task"]["name"]: job for job in jobs if job["seed"] == 1}
+    rte = recipes["rte"]
+    assert (rte["optimizer"]["lr"], rte["optimizer"]["weight_decay"], rte["trainer"]["epochs"], rte["trainer"]["batch_size"], rte["trainer"]["eval_every_steps"]) == (1e-5, 1.0, 3, 16, 100)
+    assert (rte["model"]["name"], rte["model"]["max_length"], rte["optimizer"]["betas"], rte["optimizer"]["eps"]) == ("tiny", 256, [0.9, 0.98], 1e-6)
+    assert {task: job["model"]["init_from"] for task, job in recipes.items() if job["model"]["init_from"]} == dict.fromkeys(
+        ("rte", "mrpc", "stsb"), "${hydra:runtime.output_dir}/../mnli-s${seed}"
+    )
+    assert (recipes["mnli"]["optimizer"]["lr"], recipes["mnli"]["trainer"]["epochs"], recipes["mrpc"]["optimizer"]["lr"]) == (5e-5, 2, 8e-5)
 
 
 def test_launcher_configs_compose():

