@@ -334,14 +334,17 @@ def resumed_run(resume: str, output_dir: str | None) -> tuple[Path, DictConfig]:
     return run_dir, saved
 
 
-def run_config(raw_cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path]:
-    """The config this run uses and its directory, before typing and `check`: a job whose overrides did not compose
-    fails with that line; trainer.resume swaps in the saved config and directory (a resumed run keeps its recipe)."""
+def run_config(raw_cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path, bool]:
+    """The config this run uses, its directory and whether it resumes, before typing and `check`: a job whose
+    overrides did not compose fails with that line; trainer.resume swaps in the saved config and directory (a
+    resumed run keeps its recipe)."""
     if COMPOSE_ERROR_KEY in raw_cfg:
         raise UserError(raw_cfg[COMPOSE_ERROR_KEY])
-    if raw_cfg.trainer.resume:
-        run_dir, raw_cfg = resumed_run(str(raw_cfg.trainer.resume), raw_cfg.get("output_dir"))
-    return raw_cfg, run_dir
+    resume = OmegaConf.select(raw_cfg, "trainer.resume", throw_on_resolution_failure=False)  # one that does not resolve: to_typed says so
+    if resume:
+        output_dir = OmegaConf.select(raw_cfg, "output_dir", throw_on_resolution_failure=False)
+        run_dir, raw_cfg = resumed_run(str(resume), output_dir)
+    return raw_cfg, run_dir, bool(resume)
 
 
 def prepare_run_dir(run_dir: Path, lock: RunLock, plain_config: dict, resuming: bool) -> bool:
@@ -488,8 +491,7 @@ def execute(raw_cfg: DictConfig, run_dir: Path, work: Callable[[RunContext], T],
     stop = StopSignal()
     try:
         with stop.installed():
-            resuming = bool(raw_cfg.trainer.resume)
-            raw_cfg, run_dir = run_config(raw_cfg, run_dir)
+            raw_cfg, run_dir, resuming = run_config(raw_cfg, run_dir)
             lock = RunLock(run_dir)
             typed = to_typed(raw_cfg)
             cfg = check(typed)

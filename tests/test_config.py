@@ -97,7 +97,7 @@ def validation_error(composed, tmp_path, *assignments) -> str:
     try:
         for key, value in assignments:
             OmegaConf.update(raw, key, value, merge=False)
-        raw, _ = run_config(raw, tmp_path)
+        raw, _, _ = run_config(raw, tmp_path)
         validate(raw)
     except UserError as e:
         return str(e)
