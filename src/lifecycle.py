@@ -349,7 +349,11 @@ def run_config(raw_cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, Path, bo
 
 def prepare_run_dir(run_dir: Path, lock: RunLock, plain_config: dict, resuming: bool) -> bool:
     """Create and lock the run directory; True when it holds an unfinished run to continue. Refused in one line: a
-    directory another live process uses, a finished run (metrics.json), an unfinished run of another config."""
+    directory another live process uses, a finished run (metrics.json), an unfinished run of another config, a
+    directory of other files (a user's)."""
+    others = _not_a_run(run_dir)  # before the lock, which adds a file
+    if others:
+        raise UserError(f"{run_dir} holds files that are not a basebench run ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}): choose a new or empty output_dir")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
@@ -370,6 +374,14 @@ def prepare_run_dir(run_dir: Path, lock: RunLock, plain_config: dict, resuming: 
         )
     log.info(f"{run_dir} holds an unfinished run of this config: continuing it")
     return True
+
+
+def _not_a_run(run_dir: Path) -> list[str]:
+    """The files of a directory that holds no run (no status.json, no config.yaml) besides Hydra's own (.hydra/, its
+    log) and the lock: a user's, never to be written among. [] for a run's directory, an empty or a new one."""
+    if not run_dir.is_dir() or (run_dir / "status.json").exists() or (run_dir / "config.yaml").exists():
+        return []
+    return sorted(p.name for p in run_dir.iterdir() if p.name not in (LOCK_FILE, ".hydra") and p.suffix != ".log")
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -512,7 +524,8 @@ def execute(raw_cfg: DictConfig, run_dir: Path, work: Callable[[RunContext], T],
     except BaseException as error:
         ended = _interrupted(error, run_dir, owned or not is_main_process, resume_with) if isinstance(error, KeyboardInterrupt) else error
         line = failure_line(ended)
-        ours = is_main_process and (owned or (lock.try_acquire() and not (run_dir / "status.json").exists()))
+        fresh = run_dir.is_dir() and not any((run_dir / f).exists() for f in ("status.json", "config.yaml")) and not _not_a_run(run_dir)  # Hydra's new job dir
+        ours = is_main_process and (owned or (fresh and lock.try_acquire()))
         if ours and not isinstance(ended, SystemExit) and not (run_dir / "metrics.json").exists():
             write_status(run_dir, "interrupted" if isinstance(ended, Interrupted) else "failed", line)
             if sweep_dir is not None and typed is not None and type(tracker) is Tracker:  # the sweep's W&B group shows every job

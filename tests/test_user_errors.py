@@ -154,6 +154,7 @@ CASES = [
     Case("output_dir below a file", "train", ["output_dir={a_file}/run"], "output_dir must be a directory that can be created"),
     Case("Hydra's run dir below a file", "train", ["hydra.run.dir={a_file}/run"], "a file stands where a directory is expected"),
     Case("local model that does not exist", "train", ["model=bert-base", "model.name_or_path=/nonexistent/model"], "model.name_or_path: /nonexistent/model does not exist"),
+    Case("output_dir holding a user's files", "train", [*RECIPE, "output_dir={user_dir}"], "{user_dir} holds files that are not a basebench run (notes.txt)"),
     Case("output_dir of a finished run", "train", [*RECIPE, "output_dir={finished}"], "{finished} already holds a finished run (metrics.json)"),
     Case("output_dir of another config's unfinished run", "train", [*RECIPE, "optimizer.lr=3e-3", "output_dir={unfinished}"], "holds an unfinished run of another config (optimizer.lr: 0.001 there, 0.003 here)"),
     Case("resume a run that does not exist", "train", ["trainer.resume=/nonexistent/run"], "trainer.resume: /nonexistent/run does not exist"),
@@ -195,9 +196,11 @@ CASES = [
 @pytest.fixture(scope="module")
 def places(work, finished) -> dict[str, str]:
     """The paths the cases name: the finished run, an unfinished one of another config, damaged copies, a file."""
-    a_file, empty = work / "a-file.txt", work / "empty"
+    a_file, empty, user_dir = work / "a-file.txt", work / "empty", work / "user-dir"
     a_file.write_text("not a directory\n")
     empty.mkdir()
+    user_dir.mkdir()
+    (user_dir / "notes.txt").write_text("a user's file\n")
     no_best = work / "no-best"
     shutil.copytree(finished, no_best, ignore=shutil.ignore_patterns("checkpoint-best"))
     unfinished = work / "unfinished"  # what an interrupted run leaves: no metrics.json
@@ -211,13 +214,14 @@ def places(work, finished) -> dict[str, str]:
         shutil.copytree(finished / "checkpoint-best", work / name)
         (work / name / file).write_text("truncated")
         damaged[name] = str(work / name)
-    return {"finished": str(finished), "unfinished": str(unfinished), "no_best": str(no_best), "bad_config": str(bad_config), "a_file": str(a_file), "empty": str(empty), **damaged}
+    return {"finished": str(finished), "unfinished": str(unfinished), "no_best": str(no_best), "bad_config": str(bad_config), "a_file": str(a_file), "empty": str(empty), "user_dir": str(user_dir), **damaged}
 
 
 @pytest.fixture(scope="module")
 def corpus(work, places, cache_dir) -> dict[str, tuple[subprocess.CompletedProcess, bool]]:
-    """Every case's outcome, two at a time, and whether the finished and unfinished runs were byte-identical after it."""
-    protected = [Path(places["finished"]), Path(places["unfinished"])]
+    """Every case's outcome, two at a time, and whether the finished and unfinished runs (and a user's folder) were
+    byte-identical after it."""
+    protected = [Path(places["finished"]), Path(places["unfinished"]), Path(places["user_dir"])]
     before = [digests(d) for d in protected]
 
     def outcome(case: Case) -> tuple[subprocess.CompletedProcess, bool]:
@@ -240,7 +244,7 @@ def test_a_bad_input_is_one_line_and_loses_nothing(case, corpus, places):
     out, untouched = corpus[case.id]
     assert out.returncode == case.status, out.stderr[-3000:]
     assert_one_error_line(out, case.message.format(**places))
-    assert untouched, "a finished (or unfinished) run's files changed"
+    assert untouched, "a finished or unfinished run's files, or a user's, changed"
 
 
 def test_a_shared_wrong_value_stops_the_sweep_before_any_job(corpus, work):
