@@ -6,16 +6,17 @@ PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP       := $(VENV)/.installed
-# The shared data beside this checkout, if there is one; set GLUE_DIR (SUPERGLUE_DIR, TWEET_EVAL_DIR) to use another.
+# The shared data beside this checkout, if there is one; set GLUE_DIR (SUPERGLUE_DIR, TWEET_EVAL_DIR, CONLL_DIR) to use another.
 GLUE_DIR    ?= $(abspath $(wildcard ../shared/data/glue))
 SUPERGLUE_DIR  ?= $(abspath $(wildcard ../shared/data/superglue))
 TWEET_EVAL_DIR ?= $(abspath $(wildcard ../shared/data/tweet_eval))
+CONLL_DIR      ?= $(abspath $(wildcard ../shared/data/conll2003))
 OFFLINE_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 WANDB_MODE=offline
 ARGS        ?=
 # the folders `make report` reads runs from (recursively)
 RUNS        ?= outputs
 
-export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR
+export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR CONLL_DIR
 
 .PHONY: install train test test-fast bench bench-quality report lint clean
 

@@ -111,7 +111,7 @@ def trainer_job(task: str, seed: int, out_file: Path, args: argparse.Namespace) 
     kind = task_type(cfg.task)
 
     def metrics(prediction) -> dict:  # as src.loop.evaluate scores a dev split
-        return kind.metrics(cfg.task, prediction.label_ids, kind.predictions(prediction.predictions))
+        return kind.metrics(cfg.task, prediction.label_ids, kind.predictions(prediction.predictions, prediction.label_ids))
 
     trainer = Trainer(model=model, args=training_args, train_dataset=train, eval_dataset=dev, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics)
     output = trainer.train()

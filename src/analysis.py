@@ -32,8 +32,8 @@ class SplitAnalysis:
 
 
 def example_texts(task: TaskConfig, examples: datasets.Dataset) -> list[str]:
-    """One display string per example: its text fields joined by [SEP]."""
-    return [" [SEP] ".join(parts) for parts in zip(*(examples[f] for f in task.text_fields))]
+    """One display string per example: its text fields joined by [SEP] (a field of words: the words joined by spaces)."""
+    return [" [SEP] ".join(part if isinstance(part, str) else " ".join(part) for part in parts) for parts in zip(*(examples[f] for f in task.text_fields))]
 
 
 def prediction_rows(cfg: Config, examples: datasets.Dataset, result: EvalResult) -> list[list]:
@@ -42,11 +42,12 @@ def prediction_rows(cfg: Config, examples: datasets.Dataset, result: EvalResult)
     return [[text, kind.display(cfg.task, label), kind.display(cfg.task, pred)] for text, label, pred in zip(example_texts(cfg.task, examples), result.labels[""], result.predictions[""])]
 
 
-def publish_results(run_dir: Path, cfg: Config, evaluation: EvalResult, test: EvalResult | None, dev_examples: dict[str, datasets.Dataset], metrics: dict, tracker: Tracker, summary: dict) -> str:
-    """What a finished run or evaluation leaves: predictions_<split>.tsv, the class reports, the error analysis and
+def publish_results(run_dir: Path, cfg: Config, evaluation: EvalResult, test: EvalResult | None, examples: dict[str, dict[str, datasets.Dataset]], metrics: dict, tracker: Tracker, summary: dict) -> str:
+    """What a finished run or evaluation leaves: the predictions files, the class reports, the error analysis and
     metrics.json in run_dir; in W&B the best dev metrics (and test metrics) and `summary`, the predictions table and
-    the error analysis. Returns the class reports' text."""
-    report = write_eval_outputs(run_dir, cfg, evaluations(evaluation, test))
+    the error analysis. examples: "dev" | "test" -> metric suffix -> tokenized examples. Returns the class reports' text."""
+    report = write_eval_outputs(run_dir, cfg, evaluations(evaluation, test), examples)
+    dev_examples = examples["dev"]
     analyses = write_error_analysis(run_dir, cfg, evaluation, dev_examples)
     write_json(run_dir / "metrics.json", metrics)
     scores = {f"best/{k}": v for k, v in evaluation.metrics.items()} | ({f"test/{k}": v for k, v in test.metrics.items()} if test is not None else {})

@@ -40,7 +40,11 @@ class UserError(Exception):
 
 RULE = "rule"  # the dataclass field metadata key
 FINETUNE_METHODS = ("full", "linear_probe", "lora", "adalora")
-TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text")  # datasets' own loaders; "text": a text file + a label file per split
+TASK_FORMATS = ("csv", "tsv", "json", "parquet", "text", "conll")  # datasets' own loaders; "text": a text file + a label file per split; "conll": a word a line
+TINY_ARCHITECTURES = ("bert", "gpt2", "llama")  # what model.source=tiny builds (src.model.TINY_CONFIGS)
+TORCH_DTYPES = ("fp32", "bf16")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
+ALL_LINEAR = "all-linear"  # finetune.target_modules: every linear layer but the head (peft's shorthand)
 LABEL_ENCODINGS = ("auto", "id", "name")
 SUBMISSION_FORMATS = ("glue", "superglue")
 
@@ -121,7 +125,7 @@ class Text(Rule):
     bad: str = ""
 
     def problem(self, value: Any) -> str | None:
-        return None if value is None or re.fullmatch(self.pattern, value) else self.meaning
+        return None if value is None or (isinstance(value, str) and re.fullmatch(self.pattern, value)) else self.meaning
 
     @property
     def wrong(self) -> tuple:
@@ -140,6 +144,8 @@ class Items(Rule):
     def problem(self, value: Any) -> str | None:
         if value is None:
             return None
+        if isinstance(value, str):  # a field typed Any (finetune.target_modules) can hold one
+            return "a list"
         if len(value) < self.min or (self.max is not None and len(value) > self.max):
             if self.max is None:
                 return "a non-empty list" if self.min == 1 else f"a list of at least {self.min} items"
@@ -292,10 +298,12 @@ class TaskConfig:
     label_encoding: str = rule("auto", one_of(*LABEL_ENCODINGS))  # id: the files hold label ids | name: label names | auto: ids if integers, else names
     label_range: list[float] | None = rule(None, Items(Number(), min=2, max=2))  # regression: [low, high]; gold scores outside are an error
     id_field: str = rule("idx", TEXT)  # the example id that submission files carry
+    label_all_tokens: bool = rule(False, FLAG)  # token_classification: every sub-token of a word trains on its tag (else the first only)
     # how it is scored
     metrics: list[str] = rule(MISSING, Items(TEXT, min=1, unique=True))  # src.metrics.METRICS, computed on every dev split (the task type checks which)
     main_metric: str = rule(MISSING, TEXT)  # picks the best checkpoint; reported in leaderboards
     positive_label: str | None = rule(None, TEXT)  # the class whose F1 is `f1`; null = label id 1
+    seqeval_mode: str | None = rule(None, one_of(None, "strict", note="strict: IOB2 strict matching; null: conlleval's"))  # token_classification: null = conlleval's entity matching | strict: IOB2 strict (seqeval)
     # which split does what
     train_split: str = rule("train", TEXT)
     dev_splits: list[str] = rule(["dev"], Items(Text(r"dev[\w-]*", "a split named dev or dev_X (dev_X reports its metrics as METRIC_X)", "validation"), min=1, unique=True))
@@ -319,7 +327,13 @@ class ModelConfig:
     dropout: float | None = rule(None, within(0, 1, hi_open=True))  # None = the pretrained model's own dropout rates
     lr: float = rule(2e-5, above(0))  # the model's recommended AdamW learning rate for full fine-tuning: optimizer.lr's default
     init_from: str | None = rule(None, Directory(note="a finished run of src.train"))  # a finished run's directory: start from its fine-tuned encoder, with a fresh head
+    padding_side: str = rule("right", one_of("right", "left"))  # decoders only: where a batch's pad tokens go
+    torch_dtype: str = rule("fp32", one_of(*TORCH_DTYPES))  # the dtype the weights are loaded and kept in
+    attn_implementation: str = rule("sdpa", one_of(*ATTN_IMPLEMENTATIONS))  # flash_attention_2 needs a GPU
+    gradient_checkpointing: bool = rule(False, FLAG)  # recompute activations in the backward pass: less memory, slower steps
+    trust_remote_code: bool = rule(False, FLAG)  # run code from the model's repository (a model transformers does not ship)
     # tiny only
+    architecture: str = rule("bert", one_of(*TINY_ARCHITECTURES))
     hidden_size: int = rule(64, at_least(1))
     num_layers: int = rule(2, at_least(1))
     num_heads: int = rule(2, at_least(1))
@@ -374,7 +388,9 @@ class FinetuneConfig:
     rank: int = rule(8, at_least(1))  # lora: r; adalora: target average rank (target_r)
     alpha: float = rule(16.0, above(0))
     dropout: float = rule(0.1, within(0, 1, hi_open=True))
-    target_modules: list[str] | None = rule(None, Items(TEXT, min=1))  # None = the model family's query and value projections
+    # None = the model family's query and value projections (src/families.py); a list of module names; or "all-linear".
+    # Any: OmegaConf types no union of a list and a string, so the rule does
+    target_modules: Any = rule(None, Either((one_of(None, ALL_LINEAR), Items(TEXT, min=1)), note="module names, e.g. [q_proj,v_proj]"))
     # adalora only
     init_rank: int = rule(12, at_least(1))
     rank_warmup: float = rule(0.1, within(0, 1, hi_open=True))  # fractions of the training steps (peft's tinit and tfinal)
@@ -406,6 +422,7 @@ class DataConfig:
     glue_dir: str | None = rule(None, Directory(note="a GLUE download, e.g. data.glue_dir=../shared/data/glue"))
     superglue_dir: str | None = rule(None, Directory(note="a SuperGLUE download, e.g. data.superglue_dir=../shared/data/superglue"))
     tweet_eval_dir: str | None = rule(None, Directory(note="a TweetEval download, e.g. data.tweet_eval_dir=../shared/data/tweet_eval"))
+    conll_dir: str | None = rule(None, Directory(note="a CoNLL-2003 folder (train.txt, valid.txt, test.txt), e.g. data.conll_dir=../shared/data/conll2003"))
     cache_dir: str = rule(MISSING, Directory(writable=True))
     max_train_samples: int | None = rule(None, at_least(1, note="or null for all"))
     max_eval_samples: int | None = rule(None, at_least(1, note="or null for all"))
@@ -572,6 +589,9 @@ def check(c: Config) -> Config:
     t, m, tr, d, f = c.task, c.model, c.trainer, c.data, c.finetune
     _check(tr.epochs > 0 or tr.max_steps > 0, "nothing to train: set trainer.epochs > 0 or trainer.max_steps > 0")
     _check(d.selection_split == "dev" or tr.save_best, "data.selection_split=train_holdout evaluates the best checkpoint on dev: it needs trainer.save_best=true")
+    # two half-precision formats at once: fp16 autocast would recompute bf16 weights in fp16's narrower range
+    _check(not (m.torch_dtype == "bf16" and c.hardware.mixed_precision == "fp16"), "model.torch_dtype=bf16 cannot train under fp16 mixed precision: use hardware=bf16")
+    _check(not (m.attn_implementation == "flash_attention_2" and c.hardware.accelerator == "cpu"), "model.attn_implementation=flash_attention_2 needs a GPU: use sdpa on CPU")
     _check(not (c.hardware.accelerator == "cpu" and c.hardware.mixed_precision == "fp16"), "fp16 needs a GPU: use hardware=fp16 on a GPU, or hardware.mixed_precision=bf16 on CPU")
     _check(m.source != "tiny" or m.hidden_size % m.num_heads == 0, f"model.hidden_size ({m.hidden_size}) must be a multiple of model.num_heads ({m.num_heads}): each head gets hidden_size / num_heads dimensions")
     _check(m.source != "hub" or not is_local_path(m.name_or_path) or os.path.isdir(os.path.expanduser(m.name_or_path)), f"model.name_or_path: {m.name_or_path} does not exist (a local model is a directory; a Hub id is NAME or ORG/NAME)")

@@ -48,17 +48,18 @@ def tokenize(source: Source, task: TaskConfig, tokenizer: PreTrainedTokenizerBas
     tokenizing again. The result keeps the text fields, label (or test_index) and idx columns."""
     key = hashlib.sha256(f"{source.key}|{tokenizer_key}|{max_length}".encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
-    cached = _read_cached(cache_file)
-    if cached is not None:
-        return cached
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    split = source.load()
-    encode = task_type(task).tokenize_function(task, tokenizer, max_length)
-    # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
-    partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
-    split.map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
-    os.replace(partial, cache_file)  # written under a temporary name, then renamed: a cache file that exists is whole
-    return datasets.Dataset.from_file(str(cache_file))
+    kind = task_type(task)
+    tokenized = _read_cached(cache_file)
+    if tokenized is None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        encode = kind.tokenize_function(task, tokenizer, max_length)
+        # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
+        partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
+        source.load().map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
+        os.replace(partial, cache_file)  # written under a temporary name, then renamed: a cache file that exists is whole
+        tokenized = datasets.Dataset.from_file(str(cache_file))
+    kind.report_truncation(task, name, tokenized, max_length)
+    return tokenized
 
 
 def _read_cached(cache_file: Path) -> datasets.Dataset | None:
@@ -113,11 +114,15 @@ class TaskData:
     train_size: int
 
 
-def _loader_columns(ds: datasets.Dataset) -> datasets.Dataset:
-    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["idx"]
-    if "label" not in ds.column_names:  # an unlabelled split
+def _loader_columns(ds: datasets.Dataset, task: TaskConfig, evaluation: bool) -> datasets.Dataset:
+    """The columns a batch holds: model inputs, idx and `labels`: what training fits (the task type's
+    train_label_column) or what evaluation scores (`label`), with the type's eval_columns."""
+    kind = task_type(task)
+    keep = [c for c in ds.column_names if c in MODEL_INPUTS] + ["idx"] + (list(kind.eval_columns) if evaluation else [])
+    label = "label" if evaluation else kind.train_label_column
+    if label not in ds.column_names:  # an unlabelled split
         return ds.select_columns(keep)
-    return ds.select_columns(keep + ["label"]).rename_column("label", "labels")
+    return ds.select_columns(keep + [label]).rename_column(label, "labels")
 
 
 def _collator(cfg: Config, tokenizer: PreTrainedTokenizerBase):
@@ -134,7 +139,7 @@ def eval_loader(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenized: data
     lengths = tokenized["length"][:]  # a plain list: indexing a datasets Column row by row is slow
     longest_first = sorted(range(len(tokenized)), key=lambda i: -lengths[i])
     return DataLoader(
-        _loader_columns(tokenized),
+        _loader_columns(tokenized, cfg.task, evaluation=True),
         batch_size=cfg.trainer.eval_batch_size,
         sampler=longest_first,
         collate_fn=_collator(cfg, tokenizer),
@@ -176,7 +181,7 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> TaskData:
         selection = {"": eval_loader(cfg, tokenizer, holdout)}
     sampler = EpochSampler(train["length"][:], cfg.trainer.batch_size, cfg.seed, data.group_by_length)
     train_loader = DataLoader(
-        _loader_columns(train), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=_collator(cfg, tokenizer), num_workers=cfg.hardware.dataloader_workers, generator=torch.Generator()
+        _loader_columns(train, task, evaluation=False), batch_size=cfg.trainer.batch_size, sampler=sampler, collate_fn=_collator(cfg, tokenizer), num_workers=cfg.hardware.dataloader_workers, generator=torch.Generator()
     )
     return TaskData(train=train_loader, dev=loaders["dev"], selection=selection, test=loaders["test"], examples=examples, train_size=len(train))
 

@@ -116,7 +116,7 @@ def evaluate_checkpoint(run: lifecycle.RunContext, checkpoint: str, source_run: 
     if cfg.predict:
         check_test_files(cfg)
     try:
-        model, tokenizer = load_trained(checkpoint, cfg.task)
+        model, tokenizer = load_trained(checkpoint, cfg.model, cfg.task)
     except (UserError, OSError):
         raise
     except Exception as e:  # a damaged file: safetensors', json's or peft's error
@@ -158,7 +158,7 @@ def evaluate_checkpoint(run: lifecycle.RunContext, checkpoint: str, source_run: 
     )
     if accelerator.is_main_process:
         run.tracker.log({f"eval/{k}": v for k, v in result.metrics.items()} | ({f"test/{k}": v for k, v in test.metrics.items()} if test else {}), 0)
-        publish_results(out_dir, cfg, result, test, examples["dev"], metrics, run.tracker, summary={})
+        publish_results(out_dir, cfg, result, test, examples, metrics, run.tracker, summary={})
         log.info(f"{cfg.task.name} dev: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()) + f"; outputs in {out_dir}")
         if test:
             log.info(f"{cfg.task.name} test: " + ", ".join(f"{k}={v:.4f}" for k, v in test.metrics.items()))

@@ -2,28 +2,24 @@
 
 - full: every weight trains, as in the GLUE papers.
 - linear_probe: the encoder is frozen, its dropout off so that it computes fixed features; only the task head trains.
-- lora, adalora: peft adapters on the attention projections of the frozen encoder; the task head trains in full
-  and is saved with the adapters (peft's modules_to_save), so that a reloaded checkpoint keeps it.
+- lora, adalora: peft adapters on the attention projections of the frozen encoder (per family: src/families.py,
+  or finetune.target_modules); the task head trains in full and is saved with the adapters (peft's modules_to_save),
+  so that a reloaded checkpoint keeps it.
 
-The task head, unless finetune.head_modules names other modules, is a dense layer over the first token and the
-classifier in every family: BERT: pooler and classifier; RoBERTa: classifier (dense and out_proj); DistilBERT:
-pre_classifier and classifier; DeBERTa: pooler and classifier.
+The task head, unless finetune.head_modules names other modules, is every module outside the base model (and BERT's
+pooler). In an encoder, a dense layer over the first token and the classifier: BERT: pooler and classifier; RoBERTa:
+classifier (dense and out_proj); DistilBERT: pre_classifier and classifier; DeBERTa: pooler and classifier; ModernBERT:
+head and classifier. In a decoder (GPT-2, Llama, Qwen2, GPT-NeoX), `score`, a linear layer over the last real token.
 """
 
 from __future__ import annotations
 
 import torch
 from peft import AdaLoraConfig, LoraConfig, PeftModel, TaskType, get_peft_model
+from transformers.pytorch_utils import Conv1D
 
-from src.config import FinetuneConfig, UserError
-
-# query and value projections, where the LoRA paper puts its adapters; keyed by transformers' model_type
-DEFAULT_TARGET_MODULES = {
-    "bert": ["query", "value"],  # BERT, MiniLM
-    "roberta": ["query", "value"],
-    "deberta-v2": ["query_proj", "value_proj"],  # DeBERTa-v2 and v3
-    "distilbert": ["q_lin", "v_lin"],
-}
+from src.config import ALL_LINEAR, FinetuneConfig, UserError
+from src.families import FAMILIES, UNKNOWN
 
 
 def apply_finetune(finetune: FinetuneConfig, model: torch.nn.Module, total_steps: int, peft_task_type: str) -> torch.nn.Module:
@@ -34,8 +30,18 @@ def apply_finetune(finetune: FinetuneConfig, model: torch.nn.Module, total_steps
     head = _existing(model, finetune.head_modules or _task_head(model), "finetune.head_modules")
     if finetune.name == "linear_probe":
         return _freeze_encoder(model, head)
-    targets = _existing(model, finetune.target_modules or _default_targets(finetune, model), "finetune.target_modules")
-    lora_args = dict(task_type=TaskType[peft_task_type], target_modules=targets, lora_alpha=finetune.alpha, lora_dropout=finetune.dropout, modules_to_save=head)
+    targets = finetune.target_modules or _default_targets(finetune, model)
+    if targets != ALL_LINEAR:
+        _existing(model, targets, "finetune.target_modules")
+    lora_args = dict(
+        task_type=TaskType[peft_task_type],
+        target_modules=targets,
+        lora_alpha=finetune.alpha,
+        lora_dropout=finetune.dropout,
+        modules_to_save=head,
+        # GPT-2's Conv1D layers hold their weight transposed: peft would otherwise warn and flip this per layer
+        fan_in_fan_out=any(isinstance(module, Conv1D) for module in model.modules()),
+    )
     if finetune.name == "lora":
         return get_peft_model(model, LoraConfig(r=finetune.rank, **lora_args))
     adalora = AdaLoraConfig(
@@ -71,10 +77,11 @@ def _task_head(model: torch.nn.Module) -> list[str]:
 
 def _default_targets(finetune: FinetuneConfig, model: torch.nn.Module) -> list[str]:
     model_type = model.config.model_type
-    if model_type not in DEFAULT_TARGET_MODULES:
-        known = ", ".join(DEFAULT_TARGET_MODULES)
-        raise UserError(f"finetune={finetune.name} knows no default target modules for model type {model_type!r} (only {known}): set finetune.target_modules=[...]")
-    return DEFAULT_TARGET_MODULES[model_type]
+    targets = FAMILIES.get(model_type, UNKNOWN).lora_targets
+    if not targets:
+        known = ", ".join(FAMILIES)
+        raise UserError(f"finetune={finetune.name} knows no default target modules for model type {model_type!r} (only {known}): set finetune.target_modules=[...] or all-linear")
+    return list(targets)
 
 
 def _matches(module_name: str, names: list[str]) -> bool:

@@ -30,14 +30,14 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_scheduler
 
 from src.checkpoint import load_best, load_newest_resume, save_best, save_resume
-from src.config import Config, UserError
+from src.config import Config, TaskConfig, UserError
 from src.data import TaskData
 from src.finetune import AdaLoraAllocatorState
 from src.lifecycle import Interrupted, StopSignal
 from src.task_types import task_type
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias", "norm.weight")
+PAD_LABEL = -100  # pads per-example outputs to a common width; a label the metrics skip
 
 
 @dataclass
@@ -93,12 +93,20 @@ class TrainResult:
         return self.train_samples / self.train_runtime_s if self.train_runtime_s > 0 else 0.0
 
 
+def no_decay_parameters(model: torch.nn.Module) -> set[int]:
+    """ids of the parameters weight decay leaves alone: biases, and the weights of normalisation layers, found by the
+    layer's class (LayerNorm, LlamaRMSNorm, Qwen2RMSNorm, ...) rather than by names, which differ in every family
+    (GPT-2's ln_1, Llama's input_layernorm, ModernBERT's attn_norm)."""
+    norms = {id(p) for module in model.modules() if type(module).__name__.endswith("Norm") for p in module.parameters(recurse=False)}
+    return norms | {id(p) for name, p in model.named_parameters() if "bias" in name}
+
+
 def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
     opt = cfg.optimizer
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    decay, no_decay, exempt = [], [], no_decay_parameters(model)
+    for param in model.parameters():
         if param.requires_grad:
-            (no_decay if any(nd in name for nd in NO_DECAY) else decay).append(param)
+            (no_decay if id(param) in exempt else decay).append(param)
     groups = [{"params": decay, "weight_decay": opt.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if opt.name == "adamw":
         return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=opt.fused)
@@ -129,17 +137,27 @@ def count_steps(cfg: Config, batches_per_epoch: int) -> int:
 
 
 @torch.inference_mode()
-def predict_logits(accelerator: Accelerator, model: torch.nn.Module, loader) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits, and the gold labels when the split has them (test splits have none), in row order."""
+def predict_logits(accelerator: Accelerator, model: torch.nn.Module, loader, task: TaskConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits, and the gold labels when the split has them (test splits have none), in row order: a row per example as
+    the task type shapes it (token classification: a row per word, padded to the longest example with labels -100)."""
+    kind = task_type(task)
     parts: dict[str, list[torch.Tensor]] = {"idx": [], "logits": [], "labels": []}
     for batch in loader:
-        tensors = {"idx": batch.pop("idx")} | ({"labels": batch.pop("labels")} if "labels" in batch else {})
-        tensors["logits"] = model(**batch).logits.float()
+        tensors = {"idx": batch.pop("idx"), **kind.predict_batch(task, model, batch)}
+        tensors = accelerator.pad_across_processes(tensors, dim=1, pad_index=PAD_LABEL)  # words per example differ between processes
         for key, tensor in accelerator.gather_for_metrics(tensors).items():
             parts[key].append(tensor.cpu())
     order = torch.cat(parts["idx"]).argsort()  # batches ran longest first: back to row order
-    labels = torch.cat(parts["labels"])[order].numpy() if parts["labels"] else None
-    return torch.cat(parts["logits"])[order].numpy(), labels
+    labels = _concat(parts["labels"])[order].numpy() if parts["labels"] else None
+    return _concat(parts["logits"])[order].numpy(), labels
+
+
+def _concat(batches: list[torch.Tensor]) -> torch.Tensor:
+    """Batches along the first dimension, padding the second where it differs between batches (words per example)."""
+    if batches[0].dim() < 2:
+        return torch.cat(batches)
+    width = max(b.shape[1] for b in batches)
+    return torch.cat([torch.nn.functional.pad(b, (0, 0) * (b.dim() - 2) + (0, width - b.shape[1]), value=PAD_LABEL) for b in batches])
 
 
 def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, loaders: dict) -> EvalResult:
@@ -148,8 +166,8 @@ def evaluate(cfg: Config, accelerator: Accelerator, model: torch.nn.Module, load
     kind = task_type(cfg.task)
     metrics, predictions, labels_out, logits_out = {}, {}, {}, {}
     for suffix, loader in loaders.items():
-        logits, labels = predict_logits(accelerator, model, loader)
-        preds = kind.predictions(logits)
+        logits, labels = predict_logits(accelerator, model, loader, cfg.task)
+        preds = kind.predictions(logits, labels)
         metrics.update(kind.metrics(cfg.task, labels, preds, suffix))
         predictions[suffix], labels_out[suffix], logits_out[suffix] = preds, labels, logits
     model.train()

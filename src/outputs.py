@@ -1,5 +1,5 @@
-"""What a run leaves in its directory: metrics.json, predictions_<split>.tsv, classification_report_<split>.txt
-(config.yaml and status.json are src/lifecycle.py's, checkpoint-best/ the loop's)."""
+"""What a run leaves in its directory: metrics.json, predictions_<split>.tsv (token classification: .conll),
+classification_report_<split>.txt (config.yaml and status.json are src/lifecycle.py's, checkpoint-best/ the loop's)."""
 
 from __future__ import annotations
 
@@ -70,12 +70,13 @@ def class_reports(cfg: Config, results: dict[str, EvalResult]) -> dict[str, tupl
     return reports
 
 
-def write_eval_outputs(run_dir: Path, cfg: Config, results: dict[str, EvalResult]) -> str:
-    """predictions_<split>.tsv and classification_report_<split>.txt of each scored split; returns the reports' text."""
+def write_eval_outputs(run_dir: Path, cfg: Config, results: dict[str, EvalResult], examples: dict[str, dict]) -> str:
+    """predictions_<split>.<the task type's format> and classification_report_<split>.txt of each scored split
+    (examples: split -> metric suffix -> its tokenized examples); returns the reports' text."""
     kind = task_type(cfg.task)
     for split, result in results.items():
         for sfx, preds in result.predictions.items():
-            kind.write_predictions(run_dir / f"predictions_{split}{sfx}.tsv", result.labels[sfx], preds)
+            kind.write_predictions(run_dir / f"predictions_{split}{sfx}.{kind.predictions_format}", cfg.task, examples[split][sfx], result.labels[sfx], preds)
     text = ""
     for name, (_, report) in class_reports(cfg, results).items():
         (run_dir / f"classification_report_{name}.txt").write_text(report)

@@ -1,5 +1,5 @@
-"""Where a task's examples come from: local files (csv, tsv, json/jsonl, parquet, or a text file with a label
-file beside it) or a Hub dataset, read with datasets' own loaders into one shape:
+"""Where a task's examples come from: local files (csv, tsv, json/jsonl, parquet, a text file with a label file
+beside it, or CoNLL columns) or a Hub dataset, read with datasets' own loaders into one shape:
 
     the text fields   as the task names them (task.rename maps a file's column names to them)
     label             label ids or scores, encoded by the task type (labelled splits)
@@ -28,14 +28,15 @@ import datasets
 from src.config import TaskConfig, UserError
 from src.hub import require_hub
 from src.task_types import task_type
-from src.task_types.classification import infer_label_names
 
 log = logging.getLogger("basebench")
 datasets.disable_progress_bars()  # our own progress bar is the one that matters
 
 SCHEMA_VERSION = 2  # bump when what a loader returns changes, so that no older cache entry is reused
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text", ".conll": "conll"}
 LINE_FORMATS = ("csv", "tsv", "text")  # an example per line: errors name the line
+# CoNLL columns by their number when task.column_names does not name them: the Hub's conll2003 names
+CONLL_COLUMNS = {2: ["tokens", "ner_tags"], 4: ["tokens", "pos_tags", "chunk_tags", "ner_tags"]}
 
 
 @dataclass
@@ -58,10 +59,11 @@ def resolve_label_names(task: TaskConfig, cache_dir: str) -> list[str]:
     """task.label_names, or the Hub's class names, or (local files) the sorted labels of train, cached by its content."""
     if task.label_names is not None or not task_type(task).has_classes:
         return list(task.label_names or [])
+    kind = task_type(task)
     if not is_local(task):
         hub = _hub_split(task, task.train_split)
-        feature = hub.features.get(task.label_field)
-        return list(feature.names) if isinstance(feature, datasets.ClassLabel) else infer_label_names(hub[task.label_field])
+        feature = _class_label(hub.features.get(task.label_field))
+        return list(feature.names) if feature is not None else kind.infer_label_names(task, hub[task.label_field][:])
     path = _local_file(task, task.train_split)
     cache = Path(cache_dir) / "labels" / f"{task.name}-{_digest(path.read_bytes(), _options(task, task.train_split))}.json"
     if cache.is_file():
@@ -69,7 +71,7 @@ def resolve_label_names(task: TaskConfig, cache_dir: str) -> list[str]:
     raw = _rename(_read_local(task, task.train_split, path), task, str(path))
     if task.label_field not in raw.column_names:
         raise UserError(f"{path}: no label column {task.label_field!r} (it has {', '.join(raw.column_names)}): set task.label_field, or map a column with task.rename")
-    names = infer_label_names(raw[task.label_field])
+    names = kind.infer_label_names(task, raw[task.label_field][:])
     if len(names) < 2:
         raise UserError(f"{path}: train has {len(names)} distinct label(s) {names}: a classifier needs at least 2")
     log.info(f"{task.name}: {len(names)} labels inferred from train (sorted): {names}")
@@ -112,7 +114,7 @@ def file_format(task: TaskConfig, path: Path) -> str:
 
 def _options(task: TaskConfig, split: str) -> dict:
     """Everything besides the file bytes that shapes a split's examples."""
-    reading = {k: getattr(task, k) for k in ("type", "format", "quoting", "encoding", "rename", "text_fields", "label_field", "label_encoding", "label_range", "id_field")}
+    reading = {k: getattr(task, k) for k in ("type", "format", "quoting", "encoding", "rename", "text_fields", "label_field", "label_encoding", "label_range", "id_field", "label_all_tokens")}
     return {"schema": SCHEMA_VERSION, "columns": task.column_names.get(split), **reading}
 
 
@@ -135,6 +137,9 @@ def _local_source(task: TaskConfig, split: str, label_names: list[str], labelled
 
     def load() -> datasets.Dataset:
         raw = _rename(_read_local(task, split, path), task, str(path))
+        if fmt == "conll":  # an example is a sentence: named by the line of its first word
+            lines = raw["line"][:]
+            return _examples(raw, task, split, label_names, labelled, str(path), lambda row: f"{path}:{lines[row]}")
         return _examples(raw, task, split, label_names, labelled, str(path), where)
 
     return Source(key, load, str(path))
@@ -163,6 +168,8 @@ def _read_local(task: TaskConfig, split: str, path: Path) -> datasets.Dataset:
             return _read_delimited(task, split, path, "\t" if fmt == "tsv" else ",")
         if fmt == "text":
             return _read_text_pair(task, split, path)
+        if fmt == "conll":
+            return _read_conll(task, split, path)
         kwargs = {"encoding": task.encoding} if fmt == "json" else {}
         return datasets.load_dataset(fmt, data_files=str(path), split="train", download_mode="force_redownload", **kwargs)
     except datasets.exceptions.DatasetGenerationError as e:
@@ -233,6 +240,45 @@ def _read_text_pair(task: TaskConfig, split: str, path: Path) -> datasets.Datase
     return texts.add_column(task.label_field, labels["text"])
 
 
+def _read_conll(task: TaskConfig, split: str, path: Path) -> datasets.Dataset:
+    """CoNLL columns (CoNLL-2003: `word POS chunk NER`): a word a line, its fields separated by spaces or tabs, a blank
+    line after each sentence, `-DOCSTART-` lines (document breaks) skipped. A column per field, a list per sentence,
+    named by task.column_names or by their number (CONLL_COLUMNS); `line`: where each sentence starts. datasets has no
+    loader for it (the Hub's conll2003 script parsed it the same way)."""
+    names = task.column_names.get(split)
+    columns: dict[str, list] = {}
+    sentence: list[list[str]] = []
+    start = 0
+
+    def end_sentence() -> None:
+        if sentence:
+            for name, values in zip(names, zip(*sentence)):
+                columns[name].append(list(values))
+            columns["line"].append(start)
+            sentence.clear()
+
+    for number, line in enumerate(path.read_text(encoding=task.encoding).splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            end_sentence()
+            continue
+        if names is None:
+            if len(fields) not in CONLL_COLUMNS:
+                raise UserError(f"{path}:{number}: {len(fields)} fields a line: name the columns with task.column_names.{split}=[tokens,...,ner_tags]")
+            names = CONLL_COLUMNS[len(fields)]
+        if not columns:
+            columns = {name: [] for name in [*names, "line"]}
+        if len(fields) != len(names):
+            raise UserError(f"{path}:{number}: {len(fields)} field(s) where the file has {len(names)} ({' '.join(names)}): a malformed line")
+        if not sentence:
+            start = number
+        sentence.append(fields)
+    end_sentence()
+    if not columns:
+        raise UserError(f"{path} holds no sentence: only -DOCSTART- and blank lines")
+    return datasets.Dataset.from_dict(columns)
+
+
 def _rename(ds: datasets.Dataset, task: TaskConfig, where: str) -> datasets.Dataset:
     renames = {old: new for old, new in task.rename.items() if old in ds.column_names and old != new}
     names = [renames.get(c, c) for c in ds.column_names]
@@ -277,11 +323,17 @@ def _hub_name(task: TaskConfig, split: str) -> str:
     return task.hub.path + (f"/{config}" if config else "")
 
 
+def _class_label(feature) -> datasets.ClassLabel | None:
+    """The ClassLabel of a label column, or of the elements of a list column (a tag per word), if it has one."""
+    feature = getattr(feature, "feature", feature)  # List(ClassLabel) / Sequence(ClassLabel)
+    return feature if isinstance(feature, datasets.ClassLabel) else None
+
+
 def _hub_source(task: TaskConfig, split: str, label_names: list[str], labelled: bool) -> Source:
     ds = _hub_split(task, split)
     where_split = f"{_hub_name(task, split)} {task.hub.splits[split]}"
-    feature = ds.features.get(task.label_field)
-    if labelled and isinstance(feature, datasets.ClassLabel):
+    feature = _class_label(ds.features.get(task.label_field))
+    if labelled and feature is not None:
         if [n.lower() for n in feature.names] != [n.lower() for n in label_names]:
             raise UserError(f"{where_split}: the Hub's labels {feature.names} are not task.label_names {label_names}: list them in the Hub's order")
         task = dataclasses.replace(task, label_encoding="id")  # the Hub's label ids are the reference
@@ -307,15 +359,15 @@ def _examples(raw: datasets.Dataset, task: TaskConfig, split: str, label_names: 
         raise UserError(f"{where}: the {split} split holds no examples")
     out: dict[str, list] = {}
     for name in task.text_fields:
-        values = raw[name]
+        values = raw[name][:]  # a plain list: iterating a datasets Column reads row by row
         empty = next((i for i, v in enumerate(values) if v is None), None)
         if empty is not None:
             raise UserError(f"{where_row(empty)}: no value for {name!r} (a row with fewer columns than the header?)")
         out[name] = [v if isinstance(v, str | list) else str(v) for v in values]
     if labelled:
-        out["label"] = task_type(task).encode_labels(raw[task.label_field], task, label_names, where_row)
+        out["label"] = task_type(task).encode_labels(raw[task.label_field][:], task, label_names, where_row)
     else:
-        out["test_index"] = [str(v) for v in raw[task.id_field]]
+        out["test_index"] = [str(v) for v in raw[task.id_field][:]]
     out["idx"] = list(range(len(raw)))
     examples = datasets.Dataset.from_dict(out)
     unlabelled = [i for i, label in enumerate(out.get("label", [])) if label is None]

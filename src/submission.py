@@ -38,7 +38,7 @@ def write_submission(cfg: Config, accelerator: Accelerator, model: torch.nn.Modu
     files = {p.split: p.submission_file for p in cfg.task.predict_splits}
     for split, source in predict_sources(cfg).items():
         tokenized = tokenize(source, cfg.task, tokenizer, tokenizer_key, cfg.model.max_length, cfg.data.cache_dir, split)  # cached: no parsing on a hit
-        logits, _ = predict_logits(accelerator, model, accelerator.prepare(eval_loader(cfg, tokenizer, tokenized)))
+        logits, _ = predict_logits(accelerator, model, accelerator.prepare(eval_loader(cfg, tokenizer, tokenized)), cfg.task)
         if accelerator.is_main_process:
             path = out_dir / files[split]
             write_submission_file(path, cfg.task, list(tokenized["test_index"]), task_type(cfg.task).submission_values(cfg.task, logits))

@@ -62,7 +62,7 @@ def run(ctx: lifecycle.RunContext) -> float:
     result = train(cfg, accelerator, model, tokenizer, data, run_dir, tracker.log, ctx.stop)
     if cfg.predict:
         accelerator.wait_for_everyone()  # the main process has written checkpoint-best
-        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.task)
+        best_model, best_tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.model, cfg.task)
         write_submission(cfg, accelerator, accelerator.prepare(best_model), best_tokenizer, submission_dir(cfg, run_dir))
 
     main_metric = cfg.task.main_metric
@@ -88,7 +88,7 @@ def run(ctx: lifecycle.RunContext) -> float:
     )
     if accelerator.is_main_process:
         summary = {"trainable_parameters": trainable_parameters, "finetune": cfg.finetune.name, "train_samples_per_second": result.train_samples_per_second}
-        report = publish_results(run_dir, cfg, result.best_eval, result.test_eval, data.examples["dev"], metrics, tracker, summary)
+        report = publish_results(run_dir, cfg, result.best_eval, result.test_eval, data.examples, metrics, tracker, summary)
         if report:
             log.info("per-class report at the best evaluation:\n" + report)
         log.info(f"best {main_metric} = {result.best[main_metric]:.4f} at step {result.best_step}; {result.train_samples_per_second:.1f} train samples/s; outputs in {run_dir}")

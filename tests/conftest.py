@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GLUE_DIR = Path(os.environ.get("GLUE_DIR") or ROOT.parent / "shared" / "data" / "glue").resolve()
 SUPERGLUE_DIR = GLUE_DIR.parent / "superglue"
 TWEET_EVAL_DIR = GLUE_DIR.parent / "tweet_eval"
-DATA_DIRS = [f"data.glue_dir={GLUE_DIR}", f"data.superglue_dir={SUPERGLUE_DIR}", f"data.tweet_eval_dir={TWEET_EVAL_DIR}"]
+CONLL_DIR = GLUE_DIR.parent / "conll2003"
+DATA_DIRS = [f"data.glue_dir={GLUE_DIR}", f"data.superglue_dir={SUPERGLUE_DIR}", f"data.tweet_eval_dir={TWEET_EVAL_DIR}", f"data.conll_dir={CONLL_DIR}"]
 CONF_DIR = ROOT / "conf"
 
 if not (GLUE_DIR / "CoLA" / "train.tsv").is_file():
@@ -90,7 +91,7 @@ def tiny_tokenizer():
 
 def run_train(*overrides: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run `python -m src.train` as a user would, in a subprocess."""
-    full_env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), "SUPERGLUE_DIR": str(SUPERGLUE_DIR), "TWEET_EVAL_DIR": str(TWEET_EVAL_DIR), **(env or {})}
+    full_env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), "SUPERGLUE_DIR": str(SUPERGLUE_DIR), "TWEET_EVAL_DIR": str(TWEET_EVAL_DIR), "CONLL_DIR": str(CONLL_DIR), **(env or {})}
     return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 

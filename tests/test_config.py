@@ -18,11 +18,11 @@ MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
 
 def test_all_groups_are_present():
-    assert set(TASKS) == {"cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli", "cb", "boolq", "superglue_rte", "tweet_emotion", "tweet_irony", "custom"}
+    assert set(TASKS) == {"cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli", "cb", "boolq", "superglue_rte", "tweet_emotion", "tweet_irony", "conll2003", "custom"}
     assert set(MODELS) >= {"bert-base", "bert-base-uncased", "bert-large-cased", "roberta-base", "distilbert-base-uncased", "deberta-v3-base", "minilm-l6", "tiny"}
 
 
-NUM_LABELS = {"stsb": 1, "mnli": 3, "cb": 3, "tweet_emotion": 4}
+NUM_LABELS = {"stsb": 1, "mnli": 3, "cb": 3, "tweet_emotion": 4, "conll2003": 9}
 
 
 @pytest.mark.parametrize("task", [t for t in TASKS if t != "custom"])
@@ -132,7 +132,7 @@ def test_every_field_has_a_rule_and_refuses_a_wrong_value(composed, tmp_path):
         ([("model.init_from", str(CONF_DIR))], "is not a finished run (no metrics.json)"),
         ([("finetune.name", "adalora"), ("finetune.init_rank", 4)], "finetune.init_rank must be >= finetune.rank"),
         ([("finetune.name", "adalora"), ("finetune.rank_warmup", 0.5), ("finetune.rank_final", 0.5)], "finetune.rank_warmup + finetune.rank_final must be < 1"),
-        ([("task.type", "token_clf")], "task.type 'token_clf' is not a task type: choose one of sequence_classification, regression"),
+        ([("task.type", "token_clf")], "task.type 'token_clf' is not a task type: choose one of sequence_classification, regression, token_classification"),
         ([("task.metrics", ["pearson"])], "task.metrics: pearson cannot score a sequence_classification task"),
         ([("task.main_metric", "f1")], "task.main_metric 'f1' is not one of the task's metrics ['accuracy', 'accuracy_mm']"),
         ([("task.label_names", ["only"])], "task.label_names must name at least 2 classes"),

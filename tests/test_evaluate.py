@@ -22,7 +22,7 @@ def save_random_model(make_cfg, tiny_tokenizer, task: str, directory) -> None:
     """A local model that already has a head for the task (random weights)."""
     cfg = make_cfg(f"task={task}", "model=tiny")
     torch.manual_seed(0)
-    build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer)).save_pretrained(directory)
+    build_tiny_model(cfg.model, cfg.task, tiny_tokenizer).save_pretrained(directory)
     tiny_tokenizer.save_pretrained(directory)
 
 

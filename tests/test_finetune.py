@@ -4,6 +4,7 @@ directories are then read back: parameter counts, frozen encoder, adapter checkp
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,16 @@ from transformers import (
     DistilBertForSequenceClassification,
     GPT2Config,
     GPT2ForSequenceClassification,
+    GPTNeoXConfig,
+    GPTNeoXForSequenceClassification,
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
+    OPTConfig,
+    OPTForSequenceClassification,
+    Qwen2Config,
+    Qwen2ForSequenceClassification,
     RobertaConfig,
     RobertaForSequenceClassification,
 )
@@ -34,7 +45,7 @@ from src.config import Config, UserError, validate
 from src.data import build_data
 from src.evaluate import main as evaluate_main
 from src.finetune import apply_finetune, count_parameters
-from src.loop import evaluate
+from src.loop import build_optimizer, evaluate
 from src.model import load_model, load_trained
 
 METHODS = ["full", "linear_probe", "lora", "adalora"]
@@ -136,7 +147,7 @@ def test_linear_probe_changes_no_encoder_weight(runs, tiny_tokenizer):
 def test_adapter_checkpoint_reloads_with_its_head_and_gives_the_same_predictions(runs, method):
     run_dir = runs[method]
     metrics, cfg = read_metrics(run_dir), run_config(run_dir)
-    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.task)
+    model, tokenizer = load_trained(str(run_dir / "checkpoint-best"), cfg.model, cfg.task)
     data = build_data(cfg, tokenizer)
     accelerator = Accelerator(cpu=True)
     model = accelerator.prepare(model)
@@ -209,11 +220,17 @@ def test_adalora_resumed_from_a_mid_checkpoint_equals_the_uninterrupted_run(runs
 
 def small_model(family: str) -> torch.nn.Module:
     sizes = dict(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    ids = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)  # within the small vocabulary
     return {
         "bert": lambda: BertForSequenceClassification(BertConfig(**sizes)),
         "roberta": lambda: RobertaForSequenceClassification(RobertaConfig(**sizes)),
         "deberta-v2": lambda: DebertaV2ForSequenceClassification(DebertaV2Config(**sizes)),
         "distilbert": lambda: DistilBertForSequenceClassification(DistilBertConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2, hidden_dim=32)),
+        "modernbert": lambda: ModernBertForSequenceClassification(ModernBertConfig(**sizes, **ids, cls_token_id=1, sep_token_id=2)),
+        "gpt2": lambda: GPT2ForSequenceClassification(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2, **ids)),
+        "llama": lambda: LlamaForSequenceClassification(LlamaConfig(**sizes, **ids)),
+        "qwen2": lambda: Qwen2ForSequenceClassification(Qwen2Config(**sizes, num_key_value_heads=1, **ids)),
+        "gpt_neox": lambda: GPTNeoXForSequenceClassification(GPTNeoXConfig(**sizes, **ids)),
     }[family]()
 
 
@@ -222,6 +239,11 @@ FAMILIES = {  # model_type: (attention projections that get adapters, the task h
     "roberta": ({"query", "value"}, {"classifier"}),
     "deberta-v2": ({"query_proj", "value_proj"}, {"pooler", "classifier"}),
     "distilbert": ({"q_lin", "v_lin"}, {"pre_classifier", "classifier"}),
+    "modernbert": ({"Wqkv"}, {"head", "classifier"}),
+    "gpt2": ({"c_attn"}, {"score"}),
+    "llama": ({"q_proj", "v_proj"}, {"score"}),
+    "qwen2": ({"q_proj", "v_proj"}, {"score"}),
+    "gpt_neox": ({"query_key_value"}, {"score"}),
 }
 
 
@@ -242,15 +264,38 @@ def test_defaults_per_model_family(make_cfg, family):
     assert all_params == sum(p.numel() for p in small_model(family).parameters()) and 0 < trainable < all_params
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_weight_decay_on_biases_and_normalisation_weights(make_cfg, family):
+    """By layer class, whatever the family names them: BERT's LayerNorm, GPT-2's ln_1/ln_f, Llama's RMSNorm
+    input_layernorm/norm, GPT-NeoX's final_layer_norm, ModernBERT's attn_norm."""
+    model = small_model(family)
+    optimizer = build_optimizer(make_cfg(), model)
+    names = {id(p): name for name, p in model.named_parameters()}
+    decayed, exempt = ({names[id(p)] for p in group["params"]} for group in optimizer.param_groups)
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.01, 0.0]
+    assert exempt == {name for name in names.values() if "bias" in name or re.search("norm|ln_", name, re.IGNORECASE)}
+    assert decayed | exempt == set(names.values()) and any("norm" in name.lower() or "ln_" in name for name in exempt)
+
+
+def test_all_linear_adapts_every_linear_layer_but_the_head(make_cfg):
+    finetune = make_cfg("finetune=lora", "finetune.target_modules=all-linear").finetune
+    adapted = {}
+    for family in ("gpt2", "llama"):
+        model = apply_finetune(finetune, small_model(family), total_steps=10, peft_task_type="SEQ_CLS")
+        adapted[family] = {name.split(".")[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")}
+        assert model.peft_config["default"].fan_in_fan_out == (family == "gpt2")  # GPT-2's Conv1D weights are transposed
+    assert adapted == {"gpt2": {"c_attn", "c_proj", "c_fc"}, "llama": {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}
+
+
 def test_target_modules_in_config_and_their_errors(make_cfg):
     finetune = make_cfg("finetune=lora", "finetune.target_modules=[query,key,value,dense]", "finetune.rank=2").finetune
     model = apply_finetune(finetune, small_model("bert"), total_steps=10, peft_task_type="SEQ_CLS")
     assert model.peft_config["default"].r == 2 and model.peft_config["default"].target_modules == {"query", "key", "value", "dense"}
     with pytest.raises(UserError, match=r"^finetune.target_modules: qkv names no module of BertForSequenceClassification$"):
         apply_finetune(make_cfg("finetune=lora", "finetune.target_modules=[qkv]").finetune, small_model("bert"), total_steps=10, peft_task_type="SEQ_CLS")
-    gpt2 = GPT2ForSequenceClassification(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64))
-    with pytest.raises(UserError, match=r"no default target modules for model type 'gpt2' .*: set finetune.target_modules=\[...\]$"):
-        apply_finetune(make_cfg("finetune=adalora").finetune, gpt2, total_steps=10, peft_task_type="SEQ_CLS")
+    opt = OPTForSequenceClassification(OPTConfig(vocab_size=64, hidden_size=16, word_embed_proj_dim=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2))
+    with pytest.raises(UserError, match=r"no default target modules for model type 'opt' .*: set finetune.target_modules=\[...\] or all-linear$"):
+        apply_finetune(make_cfg("finetune=adalora").finetune, opt, total_steps=10, peft_task_type="SEQ_CLS")
 
 
 @pytest.mark.parametrize(
@@ -259,7 +304,7 @@ def test_target_modules_in_config_and_their_errors(make_cfg):
         (["finetune.name=prefix"], "finetune.name must be one of full, linear_probe, lora, adalora, got 'prefix'"),
         (["finetune=lora", "finetune.rank=0"], "finetune.rank must be >= 1, got 0"),
         (["finetune=lora", "finetune.dropout=1"], "finetune.dropout must be in [0, 1), got 1.0"),
-        (["finetune=lora", "finetune.target_modules=[]"], "finetune.target_modules must be a non-empty list"),
+        (["finetune=lora", "finetune.target_modules=[]"], "finetune.target_modules must be one of null, all-linear or a non-empty list"),
         (["finetune=adalora", "finetune.init_rank=4"], "finetune.init_rank must be >= finetune.rank (the target average rank), got 4 < 8"),
         (["finetune=adalora", "finetune.rank_warmup=0.5", "finetune.rank_final=0.5"], "finetune.rank_warmup + finetune.rank_final must be < 1"),
     ],

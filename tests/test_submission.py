@@ -46,7 +46,7 @@ def test_all_eleven_files_in_the_official_format(make_cfg, glue_with_test_files,
     for task in GLUE_TASKS:
         cfg = make_cfg(f"task={task}", "model=tiny", f"data.glue_dir={glue_with_test_files}")
         torch.manual_seed(0)
-        model = build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer))
+        model = build_tiny_model(cfg.model, cfg.task, tiny_tokenizer)
         written += write_submission(cfg, Accelerator(cpu=True), model, tiny_tokenizer, out)
     assert sorted(p.name for p in written) == sorted(SUBMISSION_FILES)
     assert sorted(p.name for p in out.iterdir()) == sorted(SUBMISSION_FILES)  # one directory, ready to zip
@@ -67,7 +67,7 @@ def test_predictions_are_the_models_on_the_test_texts(make_cfg, glue_with_test_f
     """MRPC's test file (BOM header, bare quotes): the file says what the model predicts on each row."""
     cfg = make_cfg("task=mrpc", "model=tiny", f"data.glue_dir={glue_with_test_files}")
     torch.manual_seed(1)
-    model = build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer)).eval()
+    model = build_tiny_model(cfg.model, cfg.task, tiny_tokenizer).eval()
     [path] = write_submission(cfg, Accelerator(cpu=True), model, tiny_tokenizer, tmp_path)
     test_rows = read_rows(glue_with_test_files / "MRPC" / "test.tsv")
     assert test_rows[0] == [h.lstrip("\ufeff") for h in TEST_FILES["MRPC"][0][1]]
@@ -119,7 +119,7 @@ def test_superglue_submission_files_are_jsonl_with_idx_and_label_names(make_cfg,
     """CB's real test file: one {"idx", "label"} line per example, in the file's order, as SuperGLUE's server reads."""
     cfg = make_cfg("task=cb", "model=tiny")
     torch.manual_seed(0)
-    model = build_tiny_model(cfg.model, cfg.task, len(tiny_tokenizer))
+    model = build_tiny_model(cfg.model, cfg.task, tiny_tokenizer)
     [path] = write_submission(cfg, Accelerator(cpu=True), model, tiny_tokenizer, tmp_path)
     assert path.name == "CB.jsonl"
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -146,8 +146,12 @@ CASES = [
     Case("unknown selection split", "train", ["data.selection_split=test"], "data.selection_split must be one of dev, train_holdout, got 'test'"),
     Case("unknown W&B mode", "train", ["logger.mode=sometimes"], "logger.mode must be one of null, online, offline, disabled, got 'sometimes'"),
     Case("fp16 on CPU", "train", ["hardware.mixed_precision=fp16"], "fp16 needs a GPU"),
+    Case("unknown weight dtype", "train", ["model=tiny-llama", "model.torch_dtype=fp16"], "model.torch_dtype must be one of fp32, bf16, got 'fp16'"),
+    Case("LoRA targets as one word", "train", ["finetune=lora", "finetune.target_modules=attention"], "finetune.target_modules must be one of null, all-linear or a list"),
+    Case("unknown seqeval mode", "train", ["task=conll2003", "task.seqeval_mode=lenient"], "task.seqeval_mode must be one of null, strict"),
     # paths
     Case("GLUE folder that does not exist", "train", ["data.glue_dir=/nonexistent/glue"], "data.glue_dir must be an existing directory"),
+    Case("CoNLL folder that does not exist", "train", ["task=conll2003", "data.conll_dir=/nonexistent/conll"], "data.conll_dir must be an existing directory"),
     Case("GLUE folder that is a file", "train", ["data.glue_dir={a_file}"], "data.glue_dir must be a directory, not a file"),
     Case("cache folder that is a file", "train", ["data.cache_dir={a_file}"], "data.cache_dir must be a directory, not a file"),
     Case("output_dir that is a file", "train", ["output_dir={a_file}"], "output_dir must be a directory, not a file"),

@@ -25,9 +25,13 @@ class TaskType:
 
     name: str
     model_class: str  # transformers' Auto class of the head (AutoModelForSequenceClassification)
+    model_mapping: str  # transformers' table of the model types that have that head (in transformers.models.auto.modeling_auto)
     peft_task_type: str  # peft's TaskType for adapters (SEQ_CLS)
     allowed_metrics: tuple[str, ...]  # names in src.metrics.METRICS that fit the type
     has_classes: bool  # predicts classes with names (task.label_names), rather than scores
+    predictions_format = "tsv"  # the extension of predictions_<split>.<format>, written by write_predictions
+    train_label_column = "label"  # the tokenized column a training batch's `labels` come from
+    eval_columns: tuple[str, ...] = ()  # tokenized columns an evaluation batch carries besides model inputs, idx and labels
 
     def check(self, task: TaskConfig) -> None:
         """The type's rules on a task config: one-line UserErrors."""
@@ -50,12 +54,23 @@ class TaskType:
         where(i) names row i of the source in an error message."""
         raise NotImplementedError
 
+    def infer_label_names(self, task: TaskConfig, values: list) -> list[str]:
+        """The label names of a split's raw label values when the task gives none (the sorted labels of train)."""
+        raise NotImplementedError
+
     def auto_model(self):
         import transformers
 
         return getattr(transformers, self.model_class)
 
-    def predictions(self, logits: np.ndarray) -> np.ndarray:
+    def predict_batch(self, task: TaskConfig, model, batch: dict) -> dict:
+        """An evaluation batch (without idx) through the model: {"logits", and "labels" when the split has them}, one
+        row per example."""
+        labels = batch.pop("labels", None)
+        return {"logits": model(**batch).logits.float()} | ({"labels": labels} if labels is not None else {})
+
+    def predictions(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Logits to predictions; labels (the gold, as predict_batch returned them) mark where there is something to predict."""
         raise NotImplementedError
 
     def metrics(self, task: TaskConfig, labels: np.ndarray, predictions: np.ndarray, suffix: str = "") -> dict[str, float]:
@@ -64,8 +79,9 @@ class TaskType:
     def positive_id(self, task: TaskConfig) -> int:
         return 1
 
-    def write_predictions(self, path: Path, labels: np.ndarray, predictions: np.ndarray) -> None:
-        """predictions_<split>.tsv: index<TAB>label<TAB>prediction, one row per example in file order."""
+    def write_predictions(self, path: Path, task: TaskConfig, examples, labels: np.ndarray, predictions: np.ndarray) -> None:
+        """predictions_<split>.tsv: index<TAB>label<TAB>prediction, one row per example in file order (examples: the
+        split's tokenized examples, for a format that shows the text)."""
         rows = (f"{i}\t{self.format_label(label)}\t{self.format_prediction(pred)}" for i, (label, pred) in enumerate(zip(labels, predictions)))
         path.write_text("\n".join(["index\tlabel\tprediction", *rows]) + "\n")
 
@@ -98,9 +114,22 @@ class TaskType:
         """Pads a list of tokenized examples into a batch (to pad_to_max_length tokens when set)."""
         raise NotImplementedError
 
+    def report_truncation(self, task: TaskConfig, split: str, tokenized, max_length: int) -> None:
+        """Warn about what model.max_length cut from a tokenized split, where the type can say what is lost."""
+
 
 class SequenceTask(TaskType):
-    """One label per text or text pair: the text fields go to the tokenizer side by side; batches pad per batch."""
+    """One label per text or text pair: the text fields go to the tokenizer side by side; batches pad per batch; the
+    head reads the whole sequence (the first token of an encoder, the last real token of a decoder)."""
+
+    model_class = "AutoModelForSequenceClassification"
+    model_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"
+    peft_task_type = "SEQ_CLS"
+
+    def check(self, task: TaskConfig) -> None:
+        super().check(task)
+        if task.label_all_tokens or task.seqeval_mode is not None:
+            raise UserError(f"task.label_all_tokens and task.seqeval_mode are for token_classification tasks, not {self.name}: remove them")
 
     def tokenize_function(self, task: TaskConfig, tokenizer, max_length: int) -> Callable[[dict], dict]:
         """A batched datasets.map function: the text field(s) to model inputs, plus each example's length."""
@@ -115,8 +144,13 @@ class SequenceTask(TaskType):
         return encode
 
     def collator(self, tokenizer, pad_to_max_length: int | None, pad_to_multiple_of: int | None):
-        from transformers import DataCollatorWithPadding
+        return padding_collator(tokenizer, pad_to_max_length, pad_to_multiple_of)
 
-        if pad_to_max_length:  # fixed shapes, as run_glue.py's default
-            return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=pad_to_max_length)
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+def padding_collator(tokenizer, pad_to_max_length: int | None, pad_to_multiple_of: int | None):
+    """Pads the model inputs of a list of examples per batch, or to pad_to_max_length tokens (src.collate's padding)."""
+    from src.collate import PaddingCollator
+
+    if pad_to_max_length:  # fixed shapes, as run_glue.py's default
+        return PaddingCollator(tokenizer, padding="max_length", max_length=pad_to_max_length)
+    return PaddingCollator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)

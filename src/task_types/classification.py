@@ -39,10 +39,32 @@ def infer_label_names(values: list) -> list[str]:
     return sorted(keys)
 
 
+def encode_class_labels(values: list, task: TaskConfig, label_names: list[str], where: Callable[[int], str]) -> list:
+    """Raw labels to label ids as task.label_encoding says (auto: names when every label is one); None where a row
+    has none. where(i) names row i in an error message."""
+    keys = [label_key(v) for v in values]
+    ids = {name: i for i, name in enumerate(label_names)}
+    encoding = task.label_encoding
+    if encoding == "auto":  # names inferred from the labels themselves, or every label one of the names given
+        encoding = "name" if task.label_names is None or all(k in ids for k in keys if k is not None) else "id"
+    out = []
+    for i, key in enumerate(keys):
+        if key is None:
+            out.append(None)
+        elif encoding == "name":
+            if key not in ids:
+                seen = " (the labels of train: task.label_names is not set)" if task.label_names is None else ""
+                raise UserError(f"{where(i)}: label {key!r} is not one of the {task.name} labels {label_names}{seen}")
+            out.append(ids[key])
+        else:
+            if not key.lstrip("-").isdigit() or not 0 <= int(key) < len(label_names):
+                raise UserError(f"{where(i)}: label {key!r} is not a label id of {task.name} (0..{len(label_names) - 1}: {', '.join(label_names)}); task.label_encoding={encoding}")
+            out.append(int(key))
+    return out
+
+
 class SequenceClassification(SequenceTask):
     name = "sequence_classification"
-    model_class = "AutoModelForSequenceClassification"
-    peft_task_type = "SEQ_CLS"
     allowed_metrics = CLASSIFICATION
     has_classes = True
 
@@ -67,27 +89,12 @@ class SequenceClassification(SequenceTask):
         return {"num_labels": len(names), "problem_type": "single_label_classification", "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
 
     def encode_labels(self, values: list, task: TaskConfig, label_names: list[str], where: Callable[[int], str]) -> list:
-        keys = [label_key(v) for v in values]
-        ids = {name: i for i, name in enumerate(label_names)}
-        encoding = task.label_encoding
-        if encoding == "auto":  # names inferred from the labels themselves, or every label one of the names given
-            encoding = "name" if task.label_names is None or all(k in ids for k in keys if k is not None) else "id"
-        out = []
-        for i, key in enumerate(keys):
-            if key is None:
-                out.append(None)
-            elif encoding == "name":
-                if key not in ids:
-                    seen = " (the labels of train: task.label_names is not set)" if task.label_names is None else ""
-                    raise UserError(f"{where(i)}: label {key!r} is not one of the {task.name} labels {label_names}{seen}")
-                out.append(ids[key])
-            else:
-                if not key.lstrip("-").isdigit() or not 0 <= int(key) < len(label_names):
-                    raise UserError(f"{where(i)}: label {key!r} is not a label id of {task.name} (0..{len(label_names) - 1}: {', '.join(label_names)}); task.label_encoding={encoding}")
-                out.append(int(key))
-        return out
+        return encode_class_labels(values, task, label_names, where)
 
-    def predictions(self, logits: np.ndarray) -> np.ndarray:
+    def infer_label_names(self, task: TaskConfig, values: list) -> list[str]:
+        return infer_label_names(values)
+
+    def predictions(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return logits.argmax(-1)
 
     def positive_id(self, task: TaskConfig) -> int:

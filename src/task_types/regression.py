@@ -16,8 +16,6 @@ from src.task_types.base import SequenceTask
 
 class Regression(SequenceTask):
     name = "regression"
-    model_class = "AutoModelForSequenceClassification"
-    peft_task_type = "SEQ_CLS"
     allowed_metrics = REGRESSION
     has_classes = False
 
@@ -52,7 +50,7 @@ class Regression(SequenceTask):
             out.append(score)
         return out
 
-    def predictions(self, logits: np.ndarray) -> np.ndarray:
+    def predictions(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return logits[:, 0]
 
     def format_label(self, value: Any) -> str:
