@@ -49,8 +49,9 @@ def template_fields(template: str) -> set[str]:
 
 
 def check_prompt(task: TaskConfig) -> None:
-    """The prompt of a classification task, at start-up: a template and its choices come together, the template reads
-    only the task's text fields, one answer per class."""
+    """The prompt of a classification task, at start-up (after each field's rule, src.config: a non-empty template,
+    distinct non-empty answers): a template and its choices come together, the template reads only the task's text
+    fields, one answer per class."""
     prompt = task.prompt
     if prompt.template is None and prompt.choices is None:
         return
@@ -60,8 +61,6 @@ def check_prompt(task: TaskConfig) -> None:
     unknown = sorted(template_fields(prompt.template) - set(task.text_fields))
     if unknown:
         raise UserError(f"task.prompt.template reads {', '.join(unknown)}, which task {task.name} does not have: its fields are {', '.join(task.text_fields)}")
-    if any(not choice for choice in prompt.choices) or len(set(prompt.choices)) != len(prompt.choices):
-        raise UserError(f"task.prompt.choices must be distinct, non-empty answers, got {prompt.choices}")
     check_choices(task, task.label_names)
 
 

@@ -72,7 +72,6 @@ class SequenceClassification(SequenceTask):
 
     def check(self, task: TaskConfig) -> None:
         super().check(task)
-        check_prompt(task)
         names = task.label_names
         if names is not None:
             if len(names) < 2:
@@ -83,6 +82,7 @@ class SequenceClassification(SequenceTask):
                 raise UserError(f"task.positive_label {task.positive_label!r} is not one of task.label_names {names}")
         if task.label_range is not None:
             raise UserError("task.label_range is for regression tasks (type: regression): remove it, or set task.type=regression")
+        check_prompt(task)  # after the labels: one answer per class
 
     def num_labels(self, task: TaskConfig) -> int:
         return len(task.label_names)
