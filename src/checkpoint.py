@@ -12,6 +12,7 @@ Each is written under a `.partial` name and renamed into place; a directory with
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -25,13 +26,14 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerBase
 
-from src.config import Config, ModelConfig, TaskConfig, to_plain_dict
+from src.config import Config, ModelConfig, TaskConfig, UserError, to_plain_dict
 
 BEST_DIR = "checkpoint-best"
 RESUME_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
 BEST_EVAL_FILE = "best_eval.npz"
 BASE_RECIPE_FILE = "base_model.yaml"
+log = logging.getLogger("basebench")
 
 # peft checks an AdaLoRA rank pattern (keyed by lora_E parameters) as if it were LoRA's (keyed by modules) and warns
 # on every load that it is ignored; AdaLoRA applies it itself, resizing the adapters it loads
@@ -109,6 +111,26 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.glob("step-*") if not p.name.endswith(".partial") and (p / STATE_FILE).is_file())
+
+
+def load_newest_resume(accelerator: Accelerator, run_dir: Path) -> tuple[Path, dict, dict[str, np.ndarray]] | None:
+    """Restore the newest resume checkpoint that loads (see load_resume): (its path, trainer state, best-eval arrays),
+    or None when the run has none. One that does not load (a damaged file) is skipped, with one warning naming both."""
+    checkpoints = complete_checkpoints(run_dir)
+    if not checkpoints:
+        return None
+    repair_best(run_dir)
+    newest, failure = checkpoints[-1], None
+    for checkpoint in reversed(checkpoints):
+        try:
+            state, arrays = load_resume(accelerator, checkpoint)
+        except Exception as e:  # a truncated or damaged file: accelerate's, safetensors', numpy's or json's error
+            failure = failure or f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+            continue
+        if failure:
+            log.warning(f"resume checkpoint {newest} does not load ({failure}): resuming from {checkpoint} instead")
+        return checkpoint, state, arrays
+    raise UserError(f"no resume checkpoint of {run_dir} loads ({newest.name}: {failure}): start the run anew in another output_dir")
 
 
 def load_resume(accelerator: Accelerator, checkpoint: Path) -> tuple[dict, dict[str, np.ndarray]]:

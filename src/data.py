@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from src.config import Config, TaskConfig, UserError
 from src.sources import Source, resolve_label_names, split_sources
 from src.task_types import task_type
 
+log = logging.getLogger("basebench")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -46,15 +49,34 @@ def tokenize(source: Source, task: TaskConfig, tokenizer: PreTrainedTokenizerBas
     key = hashlib.sha256(f"{source.key}|{tokenizer_key}|{max_length}".encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
     kind = task_type(task)
-    if cache_file.is_file():  # map writes a temporary file and renames it: an existing file is complete
-        tokenized = datasets.Dataset.from_file(str(cache_file))
-    else:
+    tokenized = _read_cached(cache_file)
+    if tokenized is None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         encode = kind.tokenize_function(task, tokenizer, max_length)
         # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
-        tokenized = source.load().map(encode, batched=True, batch_size=1000, cache_file_name=str(cache_file), new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
+        partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
+        source.load().map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
+        os.replace(partial, cache_file)  # written under a temporary name, then renamed: a cache file that exists is whole
+        tokenized = datasets.Dataset.from_file(str(cache_file))
     kind.report_truncation(task, name, tokenized, max_length)
     return tokenized
+
+
+def _read_cached(cache_file: Path) -> datasets.Dataset | None:
+    """The tokenized split in cache_file; None when there is none, or when it does not read (then, with one
+    warning, it is deleted to be rebuilt): a file truncated or damaged outside basebench."""
+    if not cache_file.is_file():
+        return None
+    try:
+        cached = datasets.Dataset.from_file(str(cache_file))
+        missing = {"input_ids", "length", "idx"} - set(cached.column_names)
+        if missing:
+            raise ValueError(f"no {', '.join(sorted(missing))} column")
+        return cached
+    except Exception as e:
+        log.warning(f"tokenized-data cache {cache_file} does not read ({type(e).__name__}: {(str(e).splitlines() or [''])[0]}): rebuilding it")
+        cache_file.unlink(missing_ok=True)
+        return None
 
 
 # ---------------------------------------------------------------- batching

@@ -6,6 +6,7 @@
         clip gradients, optimizer step, scheduler step (AdaLoRA: reallocate the rank budget)
         every eval_every_steps and at each epoch end: evaluate on the selection split, keep the best checkpoint
         every checkpoint_every_steps and after each evaluation: save a resume checkpoint
+        on Ctrl-C or SIGTERM (src/lifecycle.py): save a resume checkpoint and stop
     with a train holdout for selection: evaluate the best checkpoint on dev, once
     with a labelled test split: evaluate the best checkpoint on it, once
 
@@ -28,10 +29,11 @@ from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_scheduler
 
-from src.checkpoint import complete_checkpoints, load_best, load_resume, repair_best, save_best, save_resume
+from src.checkpoint import load_best, load_newest_resume, save_best, save_resume
 from src.config import Config, TaskConfig, UserError
 from src.data import TaskData
 from src.finetune import AdaLoraAllocatorState
+from src.lifecycle import Interrupted, StopSignal
 from src.task_types import task_type
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
@@ -180,6 +182,7 @@ def train(
     data: TaskData,
     run_dir: Path,
     log: Callable[[dict, int], None],
+    stop: StopSignal | None = None,
 ) -> TrainResult:
     tr = cfg.trainer
     main_metric = cfg.task.main_metric
@@ -197,13 +200,12 @@ def train(
         accelerator.register_for_checkpointing(AdaLoraAllocatorState(accelerator.unwrap_model(model)))
 
     state, best_eval = TrainState(), None
-    checkpoints = complete_checkpoints(run_dir) if tr.resume else []
-    if checkpoints:
-        repair_best(run_dir)
-        saved, arrays = load_resume(accelerator, checkpoints[-1])
+    resumed = load_newest_resume(accelerator, run_dir) if tr.resume else None
+    if resumed:
+        checkpoint, saved, arrays = resumed
         state = TrainState(**saved)
         best_eval = EvalResult.from_arrays(state.best, arrays) if state.best is not None else None
-        print(f"resuming from {checkpoints[-1]} (step {state.step}, epoch {state.epoch})")
+        print(f"resuming from {checkpoint} (step {state.step}, epoch {state.epoch})")
 
     bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.task.name}/{cfg.model.name}", disable=not (tr.progress_bar and accelerator.is_main_process), dynamic_ncols=True)
     grad_norm, first_step_at = None, None
@@ -224,7 +226,8 @@ def train(
     def checkpoint() -> None:
         save_resume(accelerator, run_dir, asdict(state), best_eval.to_arrays() if best_eval else {}, tr.keep_checkpoints)
 
-    with bar:  # closed before any error propagates, so the error line is the last one printed
+    stop = stop or StopSignal()
+    with bar, stop.at_step_end():  # the bar is closed before any error propagates, so the error line is the last one printed
         model.train()
         while state.step < total_steps:
             train_loader.set_epoch(state.epoch)
@@ -262,13 +265,16 @@ def train(
                         entry["train/grad_norm"] = float(grad_norm)
                     log(entry, state.step)
                 evaluate_now = tr.eval_every_steps and state.step % tr.eval_every_steps == 0 and state.step < total_steps
-                checkpoint_now = evaluate_now or (tr.checkpoint_every_steps and state.step % tr.checkpoint_every_steps == 0 and state.step < total_steps)
+                stop_now = stop.requested(accelerator) and state.step < total_steps
+                checkpoint_now = evaluate_now or stop_now or (tr.checkpoint_every_steps and state.step % tr.checkpoint_every_steps == 0 and state.step < total_steps)
                 if checkpoint_now:
                     state.train_time_s += time.perf_counter() - t0
                     if evaluate_now:
                         run_eval()
                     checkpoint()
                     t0 = time.perf_counter()
+                if stop_now:  # a resumed run continues from this step's checkpoint
+                    raise Interrupted(stop.signum, state.step)
                 if state.step >= total_steps:
                     break
             state.train_time_s += time.perf_counter() - t0

@@ -270,7 +270,9 @@ def _local_or_hub(load: Callable, path: str, hint: str, **kwargs):
     """load(path, ...) from a local directory or the Hub cache, else from the Hub; what the Hub refuses, in one line."""
     try:
         return load(path, local_files_only=True, **kwargs)
-    except OSError:
+    except OSError as e:
+        if Path(path).is_dir():  # a local directory that does not load: the Hub has nothing to do with it
+            raise UserError(f"{path} does not load as a model ({(str(e).splitlines() or [''])[0]}): pass a complete model or checkpoint directory") from None
         require_hub(f"model {path!r}", hint)
     try:
         return load(path, **kwargs)

@@ -1,18 +1,16 @@
-"""What a run leaves in its directory: config.yaml, metrics.json, predictions_<split>.tsv (token classification:
-.conll), classification_report_<split>.txt (checkpoint-best/ is written by the loop)."""
+"""What a run leaves in its directory: metrics.json, predictions_<split>.tsv (token classification: .conll),
+classification_report_<split>.txt (config.yaml and status.json are src/lifecycle.py's, checkpoint-best/ the loop's)."""
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import yaml
 
-from src.config import Config, UserError
+from src.config import Config
+from src.lifecycle import write_text_atomic
 from src.runs import init_source
 from src.task_types import task_type
 
@@ -20,55 +18,15 @@ if TYPE_CHECKING:
     from src.loop import EvalResult
 
 
-def prepare_run_dir(run_dir: Path) -> None:
-    """Create the run directory, or fail with one line if it cannot be written or holds a finished run."""
-    if (run_dir / "metrics.json").exists():
-        raise UserError(f"{run_dir} already holds a finished run (metrics.json): choose another output_dir, or delete that run")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"cannot write to the output directory {run_dir} ({e.strerror}): choose another with output_dir=DIR or hydra.run.dir=DIR") from None
-
-
-def write_status(run_dir: Path, status: str, error: str | None = None) -> None:
-    """status.json: running | completed | failed (with the error line). A killed run stays "running"."""
-    try:
-        write_json(run_dir / "status.json", {"status": status, "error": error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    except OSError:  # an unwritable or missing run directory has already been reported
-        pass
-
-
-def failure_line(error: BaseException) -> str:
-    """The one line status.json and W&B give a failure: a UserError's message, else the exception's type and first line."""
-    return str(error).splitlines()[0] if isinstance(error, UserError) else f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
-
-
-def record_failure(run_dir: Path, error: BaseException) -> str:
-    """status.json "failed" with the error's failure_line, which it returns; never over a finished run's files."""
-    line = failure_line(error)
-    if not isinstance(error, SystemExit) and not (run_dir / "metrics.json").exists():
-        write_status(run_dir, "failed", error=line)
-    return line
-
-
 def write_json(path: Path, payload: dict) -> None:
     """Write-then-rename, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, default=_jsonable) + "\n")
 
 
 def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def write_config(run_dir: Path, plain_config: dict) -> None:
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(plain_config, sort_keys=False))
 
 
 def metrics_record(cfg: Config, evaluation: EvalResult, test: EvalResult | None = None, **fields) -> dict:

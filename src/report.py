@@ -38,6 +38,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from src.config import UserError
+from src.lifecycle import one_line_errors, run_command
 from src.runs import GLUE_TASKS, Run, read_run
 from src.stats import ALPHA, Comparison, Spread, compare, spread
 
@@ -126,7 +127,7 @@ def find_runs(roots: list[Path]) -> list[Run]:
     run_dirs: set[Path] = set()
     for root in roots:
         if not root.is_dir():
-            raise UserError(f"{root} is not a directory: pass run directories or folders that hold runs (e.g. outputs/multiruns)")
+            raise UserError(f"{root} {'is a file, not a directory' if root.exists() else 'does not exist'}: pass run directories or folders that hold runs (e.g. outputs/multiruns)")
         run_dirs |= {p.parent for marker in ("status.json", "metrics.json") for p in root.rglob(marker)}
     if not run_dirs:
         raise UserError(f"no runs found under {', '.join(map(str, roots))}: a run directory holds status.json or metrics.json")
@@ -410,11 +411,16 @@ def log_to_wandb(out: Path, project: str, entity: str | None, tables: dict[str, 
 
 def write_report(roots: list[Path], out: Path, wandb_project: str | None = None, wandb_entity: str | None = None) -> tuple[str, list[str]]:
     """Read the runs under roots, write the report into out; returns the leaderboard table (markdown) and its caveats."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory: choose another --out")
     runs = find_runs(roots)
     rows = build_leaderboard(runs)
     tasks, benchmarks = leaderboard_tasks(rows), leaderboard_benchmarks(rows)
     notes = caveats(rows)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "plots").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write the report into {out} ({e.strerror}): choose another --out") from None
     board = write_leaderboard_csv(out / "leaderboard.csv", rows, tasks, benchmarks)
     per_run = write_runs_table(out, runs)
     table = write_leaderboard_md(out / "leaderboard.md", rows, tasks, benchmarks, runs, notes)
@@ -431,18 +437,14 @@ def write_report(roots: list[Path], out: Path, wandb_project: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m src.report", description=__doc__.split("\n\n")[0])
+    parser = one_line_errors(argparse.ArgumentParser(prog="python -m src.report", description=__doc__.split("\n\n")[0]))
     parser.add_argument("dirs", nargs="+", type=Path, help="run directories, or folders holding runs (searched recursively)")
     parser.add_argument("--out", type=Path, default=Path("outputs/report"), help="where the report goes (default: outputs/report)")
     parser.add_argument("--wandb", action="store_true", help="also log the leaderboard, the per-run table and the plots to W&B (offline without an API key)")
     parser.add_argument("--wandb-project", default="basebench", help="W&B project (default: basebench)")
     parser.add_argument("--wandb-entity", default=None, help="W&B team or user (default: yours)")
-    args = parser.parse_args(argv)
-    try:
-        table, notes = write_report(args.dirs, args.out, args.wandb_project if args.wandb else None, args.wandb_entity)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    args = run_command(lambda: parser.parse_args(argv))
+    table, notes = run_command(lambda: write_report(args.dirs, args.out, args.wandb_project if args.wandb else None, args.wandb_entity))
     print(table)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)

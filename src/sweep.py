@@ -31,6 +31,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from src.config import UserError
+from src.lifecycle import exit_status
 from src.runs import Run, read_run
 from src.stats import Spread, spread
 
@@ -82,8 +83,14 @@ def read_job(job_dir: Path, sweep_dir: Path) -> Job:
 
 
 def read_jobs(sweep_dir: Path) -> list[Job]:
-    job_dirs = [p.parent.parent for p in sweep_dir.glob("*/.hydra/hydra.yaml")]
-    return sorted((read_job(d, sweep_dir) for d in job_dirs), key=lambda j: j.num)
+    """Every job whose files read; one that does not (damaged, or written by hand) is left out with one warning."""
+    jobs = []
+    for job_dir in sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/hydra.yaml")):
+        try:
+            jobs.append(read_job(job_dir, sweep_dir))
+        except (OSError, ValueError, LookupError, TypeError, AttributeError, yaml.YAMLError) as e:
+            log.warning(f"{job_dir}: its files do not read ({type(e).__name__}: {(str(e).splitlines() or [''])[0]}), so the summary leaves it out")
+    return sorted(jobs, key=lambda j: j.num)
 
 
 def configurations(jobs: list[Job]) -> list[Configuration]:
@@ -239,8 +246,13 @@ def summarize(sweep_dir: Path) -> list[Job]:
     so the last job to finish writes a summary that includes every job."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise UserError(f"{sweep_dir} is not a directory: pass a multirun's sweep directory (e.g. outputs/multiruns/DATE/TIME)")
-    with open(sweep_dir / LOCK_FILE, "w") as lock:
+        what = "is a file, not a directory" if sweep_dir.exists() else "does not exist"
+        raise UserError(f"{sweep_dir} {what}: pass a multirun's sweep directory (e.g. outputs/multiruns/DATE/TIME)")
+    try:
+        lock = open(sweep_dir / LOCK_FILE, "w")
+    except OSError as e:
+        raise UserError(f"cannot write the summary into {sweep_dir} ({e.strerror}): pass a sweep directory you can write to") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         jobs = read_jobs(sweep_dir)
         if not jobs:
@@ -289,13 +301,12 @@ class SweepSummary(Callback):
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0].startswith("-"):
-        print("usage: python -m src.sweep SWEEP_DIR   (re)writes summary.csv, summary.md, best.yaml and heatmap.png there", file=sys.stderr)
+        print("error: give one sweep directory: python -m src.sweep SWEEP_DIR (re)writes summary.csv, summary.md, best.yaml and heatmap.png there", file=sys.stderr)
         return 2
     try:
         summarize(Path(argv[0]))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # a user error (or an unwritable directory) in one line; a bug is raised
+        return exit_status(e)
     print((Path(argv[0]) / "summary.md").read_text())
     return 0
 

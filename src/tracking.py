@@ -3,7 +3,8 @@
 Only the main process tracks. W&B never prompts and never hangs: with no API key and WANDB_MODE
 unset it runs offline, and when an online run cannot start (W&B unreachable, key refused) within
 logger.init_timeout_s it falls back to offline. Sync later with `wandb sync <run_dir>/wandb/offline-run-*`.
-Each job of a multirun gets its own W&B run, finished (failed: exit code 1) before the next job starts.
+Each job of a multirun gets its own W&B run, finished (failed: exit code 1; interrupted: 130, or 143 and marked
+preempting for SIGTERM) before the next job starts.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Tracker:
         pass
 
     def fail(self, error: str) -> None:
+        pass
+
+    def interrupted(self, message: str, preempted: bool) -> None:
         pass
 
 
@@ -126,6 +130,13 @@ class WandbTracker(Tracker):
         """Mark the run failed (W&B shows exit code 1) with the error line in its summary."""
         self.run.summary["error"] = error
         self.run.finish(exit_code=1)
+
+    def interrupted(self, message: str, preempted: bool) -> None:
+        """Mark the run interrupted (summary `interrupted`; preempted: SIGTERM, as W&B's mark_preempting), exit code 130 or 143."""
+        self.run.summary["interrupted"] = message
+        if preempted:
+            self.run.mark_preempting()
+        self.run.finish(exit_code=143 if preempted else 130)
 
 
 def start_tracker(cfg: Config, plain_config: dict, run_dir: Path, group: str | None, is_main_process: bool) -> Tracker:

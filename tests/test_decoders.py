@@ -449,13 +449,13 @@ def test_a_gated_model_says_so_in_one_line(tmp_path):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["model.padding_side=middle"], "model.padding_side must be right or left, got 'middle'"),
+        (["model.padding_side=middle"], "model.padding_side must be one of right, left, got 'middle'"),
         (["model.torch_dtype=fp16"], "model.torch_dtype must be one of fp32, bf16, got 'fp16'"),
         (["model.attn_implementation=flash"], "model.attn_implementation must be one of sdpa, eager, flash_attention_2, flex_attention, got 'flash'"),
         (["model.attn_implementation=flash_attention_2"], "model.attn_implementation=flash_attention_2 needs a GPU: use sdpa on CPU"),
         (["model.torch_dtype=bf16", "hardware=fp16"], "model.torch_dtype=bf16 cannot train under fp16 mixed precision: use hardware=bf16"),
         (["model.architecture=mamba"], "model.architecture must be one of bert, gpt2, llama, got 'mamba'"),
-        (["finetune=lora", "finetune.target_modules=attention"], "finetune.target_modules must name at least one module, or be all-linear"),
+        (["finetune=lora", "finetune.target_modules=attention"], "finetune.target_modules must be one of null, all-linear or a list (module names, e.g. [q_proj,v_proj]), got 'attention'"),
     ],
 )
 def test_bad_model_values_are_one_line_errors(make_cfg, overrides, message):

@@ -125,9 +125,9 @@ def test_a_head_naming_the_labels_in_another_order_is_read_in_the_task_order(tin
     "args,message",
     [
         (["task=stsb"], "the model's head has 2 output(s) but stsb needs 1: is it a stsb model?"),
-        (["task=rtee"], "unknown task 'rtee': choose one of"),
+        (["task=rtee"], "task: unknown choice 'rtee'; choose one of"),
         (["data.max_eval_samples=0"], "data.max_eval_samples must be >= 1"),
-        (["trainer.no_such_key=1"], "invalid override: "),
+        (["trainer.no_such_key=1"], "trainer.no_such_key: no such key"),
     ],
 )
 def test_mistakes_are_one_line_errors(tiny_run_set, tmp_path, capsys, args, message):

@@ -304,7 +304,7 @@ def test_target_modules_in_config_and_their_errors(make_cfg):
         (["finetune.name=prefix"], "finetune.name must be one of full, linear_probe, lora, adalora, got 'prefix'"),
         (["finetune=lora", "finetune.rank=0"], "finetune.rank must be >= 1, got 0"),
         (["finetune=lora", "finetune.dropout=1"], "finetune.dropout must be in [0, 1), got 1.0"),
-        (["finetune=lora", "finetune.target_modules=[]"], "finetune.target_modules must name at least one module"),
+        (["finetune=lora", "finetune.target_modules=[]"], "finetune.target_modules must be one of null, all-linear or a non-empty list"),
         (["finetune=adalora", "finetune.init_rank=4"], "finetune.init_rank must be >= finetune.rank (the target average rank), got 4 < 8"),
         (["finetune=adalora", "finetune.rank_warmup=0.5", "finetune.rank_final=0.5"], "finetune.rank_warmup + finetune.rank_final must be < 1"),
     ],
@@ -319,4 +319,4 @@ def test_default_method_and_unknown_choice(make_cfg):
     assert make_cfg().finetune.name == "full"
     out = run_train("finetune=qlora", "model=tiny", "logger=none")
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == ["error: unknown finetune 'qlora': choose one of adalora, full, linear_probe, lora"]
+    assert out.stderr.strip().splitlines() == ["error: finetune: unknown choice 'qlora'; choose one of adalora, full, linear_probe, lora"]

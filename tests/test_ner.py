@@ -142,14 +142,14 @@ def test_strict_matching_leaves_out_entities_that_start_with_i(make_cfg):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["task=conll2003", "task.seqeval_mode=lenient"], "task.seqeval_mode must be strict (IOB2 strict matching) or null"),
+        (["task=conll2003", "task.seqeval_mode=lenient"], "task.seqeval_mode must be one of null, strict (strict: IOB2 strict matching; null: conlleval's), got 'lenient'"),
         (["task=conll2003", "task.label_names=[B-PER,I-PER]"], "task.label_names ['B-PER', 'I-PER'] have no O (outside any entity)"),
         (["task=conll2003", "task.seqeval_mode=strict", "task.label_names=[O,S-PER]"], "task.label_names: ['S-PER'] are not IOB2 tags"),
         (["task=conll2003", "task.metrics=[matthews_correlation]"], "task.metrics: matthews_correlation cannot score a token_classification task"),
         (["task=conll2003", "task.text_fields=[tokens,pos_tags]"], "a token_classification task reads one field holding the words"),
         (["task=conll2003", "predict=true"], "predict=true: task conll2003 has no unlabelled test split"),
         (["task=cola", "task.label_all_tokens=true"], "task.label_all_tokens and task.seqeval_mode are for token_classification tasks, not sequence_classification"),
-        (["data.conll_dir=/does/not/exist"], "data.conll_dir '/does/not/exist' is not a directory: point it at the benchmark's download (e.g. data.conll_dir=../shared/data/conll2003)"),
+        (["data.conll_dir=/does/not/exist"], "data.conll_dir must be an existing directory (a CoNLL-2003 folder (train.txt, valid.txt, test.txt), e.g. data.conll_dir=../shared/data/conll2003), got '/does/not/exist'"),
     ],
 )
 def test_bad_token_classification_values(make_cfg, overrides, message):

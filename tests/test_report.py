@@ -13,7 +13,8 @@ from conftest import read_metrics, read_table
 from matplotlib.image import imread
 from scipy import stats as scipy_stats
 
-from src.outputs import write_json, write_status
+from src.lifecycle import write_status
+from src.outputs import write_json
 from src.report import main as report_main
 from src.report import write_report
 
@@ -149,7 +150,7 @@ def test_report_logs_the_leaderboard_as_a_wandb_table(tiny_run_set, tmp_path, ca
 
 
 def test_bad_directories_are_one_line_errors(tmp_path, capsys):
-    for args, message in (([str(tmp_path / "nope")], "is not a directory"), ([str(tmp_path)], "no runs found under")):
+    for args, message in (([str(tmp_path / "nope")], "does not exist"), ([str(tmp_path)], "no runs found under")):
         with pytest.raises(SystemExit) as exit_info:
             report_main(args)
         assert exit_info.value.code == 2

@@ -61,7 +61,7 @@ def test_unreachable_online_wandb_continues_offline_with_one_warning(make_cfg, n
 
 
 def test_each_multirun_job_has_its_own_run_and_a_failed_job_is_marked_failed(tmp_path, cache_dir):
-    """Job 0 diverges (lr=inf: non-finite loss after W&B started), job 1 trains, job 2 has an impossible
+    """Job 0 diverges (lr=1e38: non-finite loss after W&B started), job 1 trains, job 2 has an impossible
     value (stopped before training): the sweep goes on, every job has a W&B run in the sweep's group,
     the failed ones are marked failed, and nothing of one job shows up in another's run."""
     sweep_dir = tmp_path / "sweep"
@@ -71,7 +71,7 @@ def test_each_multirun_job_has_its_own_run_and_a_failed_job_is_marked_failed(tmp
         "model=tiny",
         "logger=wandb",
         "logger.log_model=true",
-        "optimizer.lr=inf,1e-3,-1",
+        "optimizer.lr=1e38,1e-3,-1",
         "trainer.max_steps=4",
         "trainer.eval_every_steps=2",
         "trainer.log_every_steps=2",
@@ -95,10 +95,10 @@ def test_each_multirun_job_has_its_own_run_and_a_failed_job_is_marked_failed(tmp
     metrics = read_metrics(ok_dir)
     assert ok.exit_code == 0
     assert ok.group == failed.group == str(sweep_dir)
-    assert ok.name == "rte-tiny-lr0.001-bs8-s42" and failed.name == "rte-tiny-lrinf-bs8-s42"
+    assert ok.name == "rte-tiny-lr0.001-bs8-s42" and failed.name == "rte-tiny-lr1e+38-bs8-s42"
     assert ok.job_type == "finetune" and {"rte", "tiny", "adamw"} <= set(ok.tags)
     assert ok.config == yaml.safe_load((ok_dir / "config.yaml").read_text())  # the resolved config, as a plain dict
-    assert ok.config["optimizer"]["lr"] == 0.001 and failed.config["optimizer"]["lr"] == float("inf")
+    assert ok.config["optimizer"]["lr"] == 0.001 and failed.config["optimizer"]["lr"] == 1e38
 
     evals = [row for row in ok.history if "eval/accuracy" in row]
     assert [(r["train/global_step"], r["eval/accuracy"]) for r in evals] == [(h["step"], h["accuracy"]) for h in metrics["history"]]

@@ -53,8 +53,6 @@ class TokenClassification(TaskType):
         super().check(task)
         if len(task.text_fields) != 1:
             raise UserError(f"task.text_fields: a token_classification task reads one field holding the words (e.g. [tokens]), got {task.text_fields}")
-        if task.seqeval_mode not in (None, "strict"):
-            raise UserError(f"task.seqeval_mode must be strict (IOB2 strict matching) or null (conlleval's matching), got {task.seqeval_mode!r}")
         if task.label_names is not None:
             check_tags(task, task.label_names, "task.label_names")
         if task.label_range is not None:
