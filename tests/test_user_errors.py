@@ -124,7 +124,7 @@ CASES = [
     Case("+ on an existing key", "train", ["+trainer.batch_size=8"], "trainer.batch_size: already exists"),
     Case("deleting a key", "train", ["~trainer.batch_size"], "trainer.batch_size: cannot be deleted"),
     Case("a group given a value", "train", ["trainer=3"], "trainer: is a group of keys, not a value"),
-    Case("unknown task", "train", ["task=colaa"], "task: unknown choice 'colaa'; choose one of boolq, cb, cola, custom, mnli,"),
+    Case("unknown task", "train", ["task=colaa"], "task: unknown choice 'colaa'; choose one of boolq, cb, cola, conll2003, custom, mnli,"),
     Case("unknown model", "train", ["model=bert-bas"], "model: unknown choice 'bert-bas'; choose one of bert-base,"),
     Case("unknown optimizer", "train", ["optimizer=adam"], "optimizer: unknown choice 'adam'; choose one of adamw, sgd"),
     Case("unknown launcher", "train", ["-m", "hydra/launcher=nope"], "hydra/launcher: unknown choice 'nope'"),
@@ -166,7 +166,7 @@ CASES = [
     Case("resume a run whose config.yaml does not load", "train", ["trainer.resume={bad_config}"], "config.yaml does not load"),
     Case("resume true without output_dir", "train", ["trainer.resume=true"], "trainer.resume=true continues output_dir's run"),
     Case("resume a finished run", "train", ["trainer.resume={finished}"], "{finished} already holds a finished run"),
-    Case("predict without test files", "train", [*RECIPE, "predict=true", "output_dir={fresh}"], "test file"),
+    Case("predict without test files", "train", [*RECIPE, "predict=true", "output_dir={fresh}"], "RTE/test.tsv not found: task rte reads its test split there"),
     # multiruns
     Case("a wrong value every job shares", "train", ["-m", "trainer.batch_size=abc", "seed=1,2", "hydra.sweep.dir={fresh}"], "trainer.batch_size: 'abc' is not an integer"),
     # src.evaluate
