@@ -1,5 +1,6 @@
 """Zero- and few-shot scoring: prompts from the task configs (src.prompts), log-likelihoods (src.scoring) equal to
-lm-evaluation-harness's per example, and `python -m src.zeroshot` as a run like any other.
+lm-evaluation-harness's per example, and `python -m src.zeroshot` as a run like any other (one real multirun, read
+back: metrics, predictions with each answer's log-likelihood, error analysis, W&B, the leaderboard).
 
 Equality with lm-eval is checked against its own values (tests/data/lmeval_reference.json, written by
 `make compare-lmeval`, which runs lm-eval 0.4.13 in its own venv): the random decoders it scored are rebuilt here from
@@ -12,14 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import load_split
+from conftest import GLUE_DIR, ROOT, SUPERGLUE_DIR, load_split, read_metrics, read_table, run_train
+from sklearn.metrics import matthews_corrcoef
 from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig, Qwen2Config
+from wandb_files import offline_runs
 
 from benchmarks.lmeval import MODEL_FAMILIES, build_model, weights_digest
 from src.config import UserError
@@ -28,6 +35,7 @@ from src.model import build_tiny_tokenizer, load_language_model, load_tokenizer
 from src.prompts import Request, fewshot_draws, render, requests
 from src.scoring import context_window, encode_requests, loglikelihoods, predictions
 from src.sources import has_split
+from src.zeroshot import load_scorer, score
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "lmeval_reference.json").read_text())
 TOLERANCE = 1e-4  # the issue's: lm-eval's log-likelihoods within 1e-4
@@ -201,3 +209,88 @@ def test_an_encoder_is_refused_in_one_line(make_cfg):
     cfg = make_cfg("task=rte", "model=tiny")
     with pytest.raises(UserError, match=r"model tiny is an encoder \(bert\): zero- and few-shot scoring needs a decoder"):
         load_language_model(cfg.model, load_tokenizer(cfg.model))
+
+
+# ---------------------------------------------------------------- python -m src.zeroshot: a run like any other
+
+
+def run_zeroshot(*overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), "SUPERGLUE_DIR": str(SUPERGLUE_DIR), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "src.zeroshot", *overrides], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def logliks(rows: list[dict]) -> np.ndarray:
+    return np.array([[float(v) for k, v in row.items() if k.startswith("loglik_")] for row in rows])
+
+
+@pytest.fixture(scope="module")
+def zeroshot_sweep(tmp_path_factory, cache_dir) -> Path:
+    """One real multirun: a random Llama (byte-level: answers of several tokens) on CoLA and RTE, 0- and 2-shot, the
+    first 12 dev examples, batch size 64, logged to W&B offline."""
+    sweep = tmp_path_factory.mktemp("zeroshot") / "sweep"
+    out = run_zeroshot(
+        "-m", "task=cola,rte", "model=tiny-llama", "num_fewshot=0,2", "data.max_eval_samples=12", "trainer.eval_batch_size=64", "logger=wandb",
+        "hardware.num_threads=1", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${task.name}-${num_fewshot}shot",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return sweep
+
+
+def test_a_zeroshot_run_writes_what_every_run_writes(zeroshot_sweep, make_cfg):
+    run_dir = zeroshot_sweep / "cola-2shot"
+    metrics = read_metrics(run_dir)
+    assert (metrics["protocol"], metrics["num_fewshot"], metrics["task"], metrics["model"], metrics["finetune"]) == ("zeroshot", 2, "cola", "tiny-llama", "none")
+    assert set(metrics["best"]) == {"matthews_correlation"} and set(metrics["zeroshot"]["dev"]) == {"acc", "acc_norm"}
+    assert metrics["prompt"]["choices"] == ["no", "yes"] and metrics["examples_scored"] == 12
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+    # each answer's log-likelihood, as the library scores the same model (same seed), prompts and few-shot examples
+    rows = read_table(run_dir / "predictions_dev.tsv", "\t")
+    assert list(rows[0]) == ["index", "label", "prediction", "prediction_norm", "loglik_unacceptable", "loglik_acceptable"]
+    cfg = make_cfg("task=cola", "model=tiny-llama", "num_fewshot=2", "data.max_eval_samples=12")
+    torch.manual_seed(cfg.seed)
+    np.testing.assert_allclose(logliks(rows), score(cfg, load_scorer(cfg))["dev"][""].loglikelihoods, rtol=0, atol=1e-5)
+    acc, acc_norm = predictions(logliks(rows), cfg.task.prompt.choices)
+    assert [int(r["prediction"]) for r in rows] == list(acc) and [int(r["prediction_norm"]) for r in rows] == list(acc_norm)
+    gold = np.array([int(r["label"]) for r in rows])
+    assert metrics["zeroshot"]["dev"] == pytest.approx({"acc": (acc == gold).mean(), "acc_norm": (acc_norm == gold).mean()})
+    assert metrics["best"]["matthews_correlation"] == pytest.approx(matthews_corrcoef(gold, acc))
+    # the error analysis: the wrong predictions, surest first (the softmax of the answers' log-likelihoods)
+    assert (run_dir / "confusion_matrix_dev.tsv").is_file() and (run_dir / "confusion_matrix_dev.png").is_file()
+    errors = read_table(run_dir / "errors_dev.tsv", "\t")
+    assert sorted(int(e["index"]) for e in errors) == sorted(np.flatnonzero(acc != gold).tolist())
+    probabilities = [float(e["probability"]) for e in errors]
+    assert probabilities == sorted(probabilities, reverse=True)
+    # the W&B run, read back from its offline files
+    [wandb_run] = offline_runs(run_dir)
+    assert (wandb_run.name, wandb_run.job_type, wandb_run.exit_code) == ("cola-tiny-llama-2shot-s42", "zeroshot", 0)
+    assert {"zeroshot", "2-shot"} <= set(wandb_run.tags) and wandb_run.group == str(zeroshot_sweep)
+    assert wandb_run.summary["best/acc"] == pytest.approx(metrics["zeroshot"]["dev"]["acc"]) and wandb_run.summary["num_fewshot"] == 2
+
+
+def test_scores_do_not_depend_on_the_batch_size(zeroshot_sweep, cache_dir, tmp_path):
+    """RTE 2-shot contexts overflow the tiny Llama's window: cut per answer, batched with other examples' contexts."""
+    out = run_zeroshot("task=rte", "model=tiny-llama", "num_fewshot=2", "data.max_eval_samples=12", "trainer.eval_batch_size=1", "logger=none",
+                       "hardware.num_threads=1", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"output_dir={tmp_path / 'bs1'}")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    one, many = (read_table(d / "predictions_dev.tsv", "\t") for d in (tmp_path / "bs1", zeroshot_sweep / "rte-2shot"))
+    assert [(r["prediction"], r["prediction_norm"]) for r in one] == [(r["prediction"], r["prediction_norm"]) for r in many]
+    np.testing.assert_allclose(logliks(one), logliks(many), rtol=0, atol=1e-5)
+    assert read_metrics(tmp_path / "bs1")["best"] == read_metrics(zeroshot_sweep / "rte-2shot")["best"]
+
+
+def test_the_leaderboard_shows_zero_shot_few_shot_and_fine_tuned_as_separate_rows(zeroshot_sweep, cache_dir, tmp_path):
+    runs = tmp_path / "runs"
+    trained = run_train("task=rte", "model=tiny-llama", "trainer.max_steps=2", "data.max_train_samples=16", "data.max_eval_samples=12", "optimizer.lr=1e-3", "logger=none",
+                        "trainer.progress_bar=false", "hardware.num_threads=1", f"data.cache_dir={cache_dir}", f"output_dir={runs / 'finetuned'}")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    shutil.copytree(zeroshot_sweep, runs / "zeroshot", ignore=shutil.ignore_patterns("wandb"))
+    out = subprocess.run([sys.executable, "-m", "src.report", str(runs), "--out", str(tmp_path / "report")], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {(r["model"], r["finetune"], r["protocol"], r["num_fewshot"]): r for r in read_table(tmp_path / "report" / "leaderboard.csv")}
+    assert sorted(rows) == [("tiny-llama", "full", "finetune", ""), ("tiny-llama", "none", "zeroshot", "0"), ("tiny-llama", "none", "zeroshot", "2")]
+    for shots in (0, 2):  # each protocol's own runs, never averaged with the others
+        row = rows[("tiny-llama", "none", "zeroshot", str(shots))]
+        assert float(row["rte_mean"]) == pytest.approx(read_metrics(zeroshot_sweep / f"rte-{shots}shot")["best"]["accuracy"]) and row["rte_n"] == "1"
+    assert float(rows[("tiny-llama", "full", "finetune", "")]["rte_mean"]) == pytest.approx(read_metrics(runs / "finetuned")["best"]["accuracy"])
+    leaderboard = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "zeroshot (0-shot)" in leaderboard and "zeroshot (2-shot)" in leaderboard
