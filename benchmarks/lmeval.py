@@ -10,8 +10,8 @@ For each model, task and number of few-shot examples:
 - lm-eval (0.4.13, in its own venv: --lmeval-python) runs its own task definition (lm_eval/tasks/glue/rte/default.yaml,
   ...), included into a YAML that only points it at the jsonl files, with --log_samples for each request's context,
   continuation and log-likelihood;
-- basebench scores the same model folder with src.zeroshot's scoring and the task's own config (conf/task: its
-  prompt), each answer's log-likelihood;
+- basebench runs `python -m src.zeroshot` on the same model folder with the task's own config (conf/task: its prompt),
+  and its predictions_dev.tsv gives each answer's log-likelihood;
 - compared per example: the context strings (prompt and few-shot examples) must be equal, each answer's log-likelihood
   within 1e-4, the predictions (acc: highest log-likelihood; acc_norm: per character of the answer) identical.
 
@@ -228,19 +228,18 @@ def run_lmeval(lmeval_python: str, model_dir: Path, tasks: dict[str, str], shots
 
 
 def run_ours(model: str, model_dir: Path, tasks: list[str], shots: int, limit: int, batch_size: int, cache_dir: str, out_dir: Path) -> dict[str, np.ndarray]:
-    """basebench's scoring (src.zeroshot) of model_dir with each task's own config (conf/task: its prompt), in this
-    process on one thread: per task the [examples, answers] log-likelihoods of its first `limit` dev examples."""
-    import torch
-
-    from src.zeroshot import load_scorer, score
-
-    torch.set_num_threads(1)
-    out = {}
-    for task in tasks:
-        cfg = task_config(task, f"model={MODEL_FAMILIES[model]}", f"model.name={model}", f"model.name_or_path={model_dir}", f"num_fewshot={shots}", f"seed={FEWSHOT_SEED}",
-                          f"data.max_eval_samples={limit}", f"trainer.eval_batch_size={batch_size}", f"data.cache_dir={cache_dir}")  # fmt: skip
-        out[task] = score(cfg, load_scorer(cfg))["dev"][""].loglikelihoods
-    return out
+    """`python -m src.zeroshot` on model_dir with each task's own config (conf/task: its prompt), every task in one
+    multirun on one thread: per task the [examples, answers] log-likelihoods of its predictions_dev.tsv."""
+    args = [
+        sys.executable, "-m", "src.zeroshot", "-m", f"task={','.join(tasks)}", f"model={MODEL_FAMILIES[model]}", f"model.name={model}",
+        f"model.name_or_path={model_dir}", f"num_fewshot={shots}", f"seed={FEWSHOT_SEED}", f"data.max_eval_samples={limit}",
+        f"trainer.eval_batch_size={batch_size}", "hardware.num_threads=1", "logger=none", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}",
+        f"data.glue_dir={GLUE_DIR}", f"hydra.sweep.dir={out_dir}", "hydra.sweep.subdir=${task.name}",
+    ]  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=offline_env(GLUE_DIR=GLUE_DIR, PYTHONPATH=str(ROOT)))
+    if done.returncode != 0:
+        sys.exit(f"python -m src.zeroshot failed:\n{done.stderr[-3000:]}")
+    return {task: read_loglikelihoods(out_dir / task / "predictions_dev.tsv") for task in tasks}
 
 
 def read_loglikelihoods(path: Path) -> np.ndarray:
@@ -383,7 +382,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, seconds: float) -> str:
         "",
         f"Measured by `make compare-lmeval` (`python -m benchmarks.lmeval --limit {args.limit} --fewshot {args.fewshot} --batch-size {args.batch_size}`) on {time.strftime('%Y-%m-%d')}; {machine()}; {seconds / 60:.1f} minutes.",
         "Random decoders built from a seed (benchmarks/lmeval.py), fp32, the same folder loaded by both sides; lm-eval 0.4.13's hf backend runs",
-        "its own task definitions on our examples; basebench scores them with src.zeroshot's scoring (conf/task prompts), seed 1234 (lm-eval's few-shot seed).",
+        "its own task definitions on our examples; `python -m src.zeroshot` scores them with conf/task's prompts, seed 1234 (lm-eval's few-shot seed).",
         f"Per example: contexts equal (prompt and few-shot examples), max |Δ log-likelihood| over every answer (goal < {TOLERANCE:g}),",
         "predictions equal (acc and acc_norm), and both sides' acc and acc_norm on the scored examples.",
         "",
