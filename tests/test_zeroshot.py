@@ -214,9 +214,10 @@ def test_an_encoder_is_refused_in_one_line(make_cfg):
 # ---------------------------------------------------------------- python -m src.zeroshot: a run like any other
 
 
-def run_zeroshot(*overrides: str) -> subprocess.CompletedProcess:
+def run_zeroshot(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    """python -m src.zeroshot as a user runs it, from cwd (Hydra's own outputs/ lands there, not in the checkout)."""
     env = {**os.environ, "GLUE_DIR": str(GLUE_DIR), "SUPERGLUE_DIR": str(SUPERGLUE_DIR), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "src.zeroshot", *overrides], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "src.zeroshot", *overrides], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def logliks(rows: list[dict]) -> np.ndarray:
@@ -230,7 +231,7 @@ def zeroshot_sweep(tmp_path_factory, cache_dir) -> Path:
     sweep = tmp_path_factory.mktemp("zeroshot") / "sweep"
     out = run_zeroshot(
         "-m", "task=cola,rte", "model=tiny-llama", "num_fewshot=0,2", "data.max_eval_samples=12", "trainer.eval_batch_size=64", "logger=wandb",
-        "hardware.num_threads=1", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${task.name}-${num_fewshot}shot",
+        "hardware.num_threads=1", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${task.name}-${num_fewshot}shot", cwd=sweep.parent,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     return sweep
@@ -270,7 +271,7 @@ def test_a_zeroshot_run_writes_what_every_run_writes(zeroshot_sweep, make_cfg):
 def test_scores_do_not_depend_on_the_batch_size(zeroshot_sweep, cache_dir, tmp_path):
     """RTE 2-shot contexts overflow the tiny Llama's window: cut per answer, batched with other examples' contexts."""
     out = run_zeroshot("task=rte", "model=tiny-llama", "num_fewshot=2", "data.max_eval_samples=12", "trainer.eval_batch_size=1", "logger=none",
-                       "hardware.num_threads=1", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"output_dir={tmp_path / 'bs1'}")  # fmt: skip
+                       "hardware.num_threads=1", "trainer.progress_bar=false", f"data.cache_dir={cache_dir}", f"output_dir={tmp_path / 'bs1'}", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     one, many = (read_table(d / "predictions_dev.tsv", "\t") for d in (tmp_path / "bs1", zeroshot_sweep / "rte-2shot"))
     assert [(r["prediction"], r["prediction_norm"]) for r in one] == [(r["prediction"], r["prediction_norm"]) for r in many]
@@ -281,7 +282,8 @@ def test_scores_do_not_depend_on_the_batch_size(zeroshot_sweep, cache_dir, tmp_p
 def test_the_leaderboard_shows_zero_shot_few_shot_and_fine_tuned_as_separate_rows(zeroshot_sweep, cache_dir, tmp_path):
     runs = tmp_path / "runs"
     trained = run_train("task=rte", "model=tiny-llama", "trainer.max_steps=2", "data.max_train_samples=16", "data.max_eval_samples=12", "optimizer.lr=1e-3", "logger=none",
-                        "trainer.progress_bar=false", "hardware.num_threads=1", f"data.cache_dir={cache_dir}", f"output_dir={runs / 'finetuned'}")  # fmt: skip
+                        "trainer.progress_bar=false", "hardware.num_threads=1", f"data.cache_dir={cache_dir}", f"output_dir={runs / 'finetuned'}",
+                        cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     shutil.copytree(zeroshot_sweep, runs / "zeroshot", ignore=shutil.ignore_patterns("wandb"))
     out = subprocess.run([sys.executable, "-m", "src.report", str(runs), "--out", str(tmp_path / "report")], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
