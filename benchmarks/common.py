@@ -34,7 +34,7 @@ def build(cfg):
     from src.data import build_data
     from src.model import load_model, load_tokenizer
 
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model, cfg.task)
     data = build_data(cfg, tokenizer)
     set_seed(cfg.seed)
     return tokenizer, data, load_model(cfg.model, cfg.task, tokenizer)

@@ -164,13 +164,17 @@ def _build_tiny(auto_class, model: ModelConfig, tokenizer: PreTrainedTokenizerBa
 # ---------------------------------------------------------------- loading
 
 
-def load_tokenizer(model: ModelConfig) -> PreTrainedTokenizerBase:
+def load_tokenizer(model: ModelConfig, task: TaskConfig | None = None) -> PreTrainedTokenizerBase:
+    """The model's tokenizer, padded as model.padding_side says and set up for how `task`'s type feeds it text
+    (token classification: words one by one, each after a space; see TaskType.adapt_tokenizer)."""
     if model.source == "tiny":
         tokenizer = build_tiny_tokenizer(model.architecture)
     else:
         path = resolve_path(model)
         check_architecture(path, model, _download_hint(model))  # the first to read the model's files
         tokenizer = _local_or_hub(AutoTokenizer.from_pretrained, path, _download_hint(model), revision=model.revision, trust_remote_code=model.trust_remote_code)
+    if task is not None:
+        task_type(task).adapt_tokenizer(tokenizer)
     return set_padding(tokenizer, model.padding_side)
 
 
@@ -336,13 +340,16 @@ def load_trained(checkpoint_dir: str, model: ModelConfig, task: TaskConfig) -> t
     """A fine-tuned checkpoint (checkpoint-best/ of a run, or any local or Hub model with a head of the task's type),
     loaded and padded as `model` says (its LOAD_SETTINGS)."""
     if (Path(checkpoint_dir) / "adapter_config.json").is_file():
-        return _load_adapter_checkpoint(Path(checkpoint_dir), model)
+        net, tokenizer = _load_adapter_checkpoint(Path(checkpoint_dir), model)
+        task_type(task).adapt_tokenizer(tokenizer)
+        return net, tokenizer
     hint = "pass a local checkpoint directory, e.g. outputs/runs/.../checkpoint-best"
     check_architecture(checkpoint_dir, model, hint)
     check_head(checkpoint_dir, model, task, hint)
     with _attention_refused(model):
         net = _local_or_hub(task_type(task).auto_model().from_pretrained, checkpoint_dir, hint, **_load_kwargs(model))
     tokenizer = set_padding(_local_or_hub(AutoTokenizer.from_pretrained, checkpoint_dir, hint, trust_remote_code=model.trust_remote_code), model.padding_side)
+    task_type(task).adapt_tokenizer(tokenizer)  # a checkpoint saved before the set-up, or a tokenizer class that rebuilds its backend
     fit_to_tokenizer(net, tokenizer)
     return net, tokenizer
 

@@ -48,7 +48,7 @@ def run(ctx: lifecycle.RunContext) -> float:
         check_test_files(cfg)  # before training, not after it
 
     set_seed(cfg.seed)
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model, cfg.task)
     data = build_data(cfg, tokenizer)
     set_seed(cfg.seed)  # the classification head's init must not depend on what data loading consumed
     model = load_model(cfg.model, cfg.task, tokenizer)

@@ -120,6 +120,9 @@ class TaskType:
     def report_truncation(self, task: TaskConfig, split: str, tokenized, max_length: int) -> None:
         """Warn about what model.max_length cut from a tokenized split, where the type can say what is lost."""
 
+    def adapt_tokenizer(self, tokenizer) -> None:
+        """Set up a freshly loaded tokenizer for the way the type feeds it text (in place); most need nothing."""
+
 
 class SequenceTask(TaskType):
     """One label per text or text pair: the text fields go to the tokenizer side by side; batches pad per batch; the

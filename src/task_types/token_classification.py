@@ -113,6 +113,9 @@ class TokenClassification(TaskType):
 
         return encode
 
+    def adapt_tokenizer(self, tokenizer) -> None:
+        space_before_each_word(tokenizer)
+
     def collator(self, tokenizer, pad_to_max_length: int | None, pad_to_multiple_of: int | None):
         return TokenCollator(padding_collator(tokenizer, pad_to_max_length, pad_to_multiple_of))
 
@@ -231,6 +234,45 @@ def check_tags(task: TaskConfig, names: list[str], what: str) -> None:
         bad = [name for name in names if name != OUTSIDE and name[:2] not in ("B-", "I-")]
         if bad:
             raise UserError(f"{what}: {bad} are not IOB2 tags (B-X, I-X or O), which task.seqeval_mode=strict reads")
+
+
+def space_before_each_word(tokenizer) -> None:
+    """Make a byte-level BPE tokenizer (GPT-2, RoBERTa, ModernBERT, Pythia, Llama 3, Qwen2, SmolLM2) see each word given
+    alone (is_split_into_words) as it sees it inside a sentence: after a space. Its vocabulary holds `Ġword` (` word`)
+    apart from `word`, and without the space every word is tokenized as a text's first word, a spelling pretraining
+    barely saw. run_ner.py loads the tokenizers of roberta, gpt2, bloom and deberta with add_prefix_space=True for
+    this; here it goes by the tokenizer rather than the family: a ByteLevel pre-tokenizer gets add_prefix_space (saved
+    with the checkpoint's tokenizer); one inside a Sequence, after a Split or Digits step, where add_prefix_space would
+    put a space before every piece of a word (`1996` as ` 1 9 9 6`), gets a normalizer that puts one space before the
+    word instead. In place, and idempotent (a checkpoint's tokenizer is set up again when loaded). WordPiece needs
+    nothing, and a Metaspace (SentencePiece) pre-tokenizer that prepends its ▁ already does it for each word."""
+    import json
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    if not tokenizer.is_fast:
+        return
+    backend = tokenizer.backend_tokenizer
+    state = json.loads(backend.to_str())
+    pre = state.get("pre_tokenizer") or {}
+    if pre.get("type") == "ByteLevel":
+        if not pre.get("add_prefix_space"):
+            backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, trim_offsets=pre.get("trim_offsets", True), use_regex=pre.get("use_regex", True))
+        tokenizer.add_prefix_space = True  # GPT2Tokenizer, RobertaTokenizer: saved, and rebuilt so when loaded anywhere
+        tokenizer.init_kwargs["add_prefix_space"] = True
+        return
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
+    if any(step.get("type") == "ByteLevel" and not step.get("add_prefix_space") for step in steps) and not _prepends_space(state.get("normalizer")):
+        prepend = normalizers.Prepend(" ")
+        backend.normalizer = prepend if backend.normalizer is None else normalizers.Sequence([backend.normalizer, prepend])
+
+
+def _prepends_space(normalizer: dict | None) -> bool:
+    if not normalizer:
+        return False
+    if normalizer.get("type") == "Sequence":
+        return any(_prepends_space(step) for step in normalizer.get("normalizers", []))
+    return normalizer.get("type") == "Prepend" and normalizer.get("prepend") == " "
 
 
 def token_label(tags: list[int], word: int | None, start: int, inside: list[int], label_all_tokens: bool) -> int:
