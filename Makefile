@@ -6,6 +6,10 @@ PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP       := $(VENV)/.installed
+# lm-evaluation-harness, for `make compare-lmeval` and `make bench` only: its own venv, never a project dependency,
+# with the project's torch and transformers (the same numbers need the same kernels and tokenizers)
+LMEVAL_VENV ?= .venv-lmeval
+LMEVAL_STAMP := $(LMEVAL_VENV)/.installed
 # The shared data beside this checkout, if there is one; set GLUE_DIR (SUPERGLUE_DIR, TWEET_EVAL_DIR, CONLL_DIR) to use another.
 GLUE_DIR    ?= $(abspath $(wildcard ../shared/data/glue))
 SUPERGLUE_DIR  ?= $(abspath $(wildcard ../shared/data/superglue))
@@ -18,7 +22,7 @@ RUNS        ?= outputs
 
 export GLUE_DIR SUPERGLUE_DIR TWEET_EVAL_DIR CONLL_DIR
 
-.PHONY: install train test test-fast bench bench-quality report lint clean
+.PHONY: install train test test-fast bench bench-quality compare-lmeval report lint clean
 
 install: $(STAMP)
 
@@ -40,8 +44,18 @@ test: install  ## the whole test suite, offline
 test-fast: install  ## skip the MiniLM training tests
 	$(OFFLINE_ENV) $(PY) -m pytest -m "not slow" $(ARGS)
 
-bench: install  ## speed ratios (see benchmarks/run.py); writes BENCHMARKS.md
-	$(OFFLINE_ENV) $(PY) -m benchmarks.run $(ARGS)
+$(LMEVAL_STAMP):
+	test -x $(LMEVAL_VENV)/bin/python || $(PYTHON) -m venv $(LMEVAL_VENV)
+	$(LMEVAL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LMEVAL_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(LMEVAL_VENV)/bin/python -m pip install --quiet lm-eval==0.4.13 accelerate $(TORCH_SPEC) $$(grep -E '^transformers==' constraints.txt)
+	touch $@
+
+bench: install $(LMEVAL_STAMP)  ## speed ratios (see benchmarks/run.py; h: zero-shot scoring against lm-eval); writes BENCHMARKS.md
+	$(OFFLINE_ENV) $(PY) -m benchmarks.run --lmeval-python $(LMEVAL_VENV)/bin/python $(ARGS)
+
+compare-lmeval: install $(LMEVAL_STAMP)  ## zero-/few-shot log-likelihoods per example against lm-evaluation-harness 0.4.13 (ARGS="--reference tests/data/lmeval_reference.json" rewrites the tests' values); writes BENCHMARKS.md
+	$(OFFLINE_ENV) $(PY) -m benchmarks.lmeval --lmeval-python $(LMEVAL_VENV)/bin/python $(ARGS)
 
 bench-quality: install  ## dev scores of src.train vs the HF Trainer on one recipe, 3 seeds (about 2 h on 2 idle cores; resumable); writes BENCHMARKS.md
 	$(OFFLINE_ENV) $(PY) -m benchmarks.quality $(ARGS)

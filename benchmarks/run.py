@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import GLUE_DIR, ROOT, build, machine, make_cfg, python, run_bare, run_ours, step_times, timed_subprocess
+from benchmarks.lmeval import bench_speed
 
 MODEL = "minilm-l6"
 # a random decoder of about MiniLM's compute per token (4 layers of width 384), for the loop's overhead on decoders
@@ -191,17 +192,34 @@ def write_markdown(rows: list[dict], args: argparse.Namespace, seconds: float, l
     return "\n".join(lines) + "\n"
 
 
+def replace_rows(text: str, rows: list[dict]) -> str:
+    """BENCHMARKS.md with each row's line replaced (same name before its parenthesis), or added after the table's last."""
+    lines = text.split("\n")
+    for r in rows:
+        line = f"| {r['name']} | {r['ratio']:.3f} | {r['detail']} | {r['target']} |"
+        key = "| " + r["name"].split(" (")[0] + " ("
+        same = [i for i, old in enumerate(lines) if old.startswith(key) and old.split(" | ")[0] == line.split(" | ")[0]]
+        if same:
+            lines[same[0]] = line
+        else:
+            last = max(i for i, old in enumerate(lines[: lines.index("## Notes") if "## Notes" in lines else len(lines)]) if old.startswith("| "))
+            lines.insert(last + 1, line)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="optimizer steps per throughput measurement")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side per throughput ratio")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="where to write the results")
+    parser.add_argument("--lmeval-python", default=str(ROOT / ".venv-lmeval" / "bin" / "python"), help="h: the python of a venv with lm-eval 0.4.13 (make bench creates .venv-lmeval)")
+    parser.add_argument("--only", default=None, help="measure only these rows (letters, e.g. h); the table's other rows are kept as they are")
     args = parser.parse_args()
     started, load_at_start = time.perf_counter(), os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for bench in (
+        benches = (
             lambda: bench_loop_vs_bare(args.steps, args.rounds, tmp),
             lambda: bench_grouping_vs_padding("cola", args.steps, args.rounds, tmp),
             lambda: bench_grouping_vs_padding("mrpc", args.steps, args.rounds, tmp),
@@ -211,13 +229,23 @@ def main() -> None:
             lambda: bench_memory(args.steps, tmp),
             lambda: bench_vs_hf_trainer(args.steps, args.rounds, tmp),
             lambda: bench_loop_vs_bare(args.steps, args.rounds, tmp, DECODER, "g. src.train loop / bare PyTorch loop, decoder: random 4-layer Llama, width 384"),
-        ):
+            lambda: bench_speed(args.lmeval_python, "cola", 0, 64, 32, args.rounds),  # short contexts
+            lambda: bench_speed(args.lmeval_python, "rte", 0, 16, 16, args.rounds),  # contexts of ~300 tokens
+        )
+        letters = "abbccdefghh"  # each bench's row letter, in order
+        for letter, bench in zip(letters, benches):
+            if args.only and letter not in args.only:
+                continue
             result = bench()
             for row in result if isinstance(result, list) else [result]:
                 print(f"{row['name']}: {row['ratio']:.3f} ({row['detail']}; target {row['target']})", flush=True)
                 rows.append(row)
     out = Path(args.out)
-    notes = (out.read_text() if out.is_file() else "").partition("\n## Notes")  # hand-written notes below the table survive a rerun
+    text = out.read_text() if out.is_file() else ""
+    if args.only:  # only some rows measured: they replace their namesakes in the table (or are added to it)
+        out.write_text(replace_rows(text, rows))
+        return
+    notes = text.partition("\n## Notes")  # hand-written notes below the table survive a rerun
     out.write_text(write_markdown(rows, args, time.perf_counter() - started, (load_at_start, os.getloadavg()[0])) + "".join(notes[1:]))
     print(f"written to {args.out}; peak memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", file=sys.stderr)
 

@@ -275,6 +275,17 @@ class PredictSplit:
 
 
 @dataclass
+class PromptConfig:
+    """How src.zeroshot puts an example to a language model (src/prompts.py): lm-evaluation-harness's prompt format."""
+
+    template: str | None = rule(None, TEXT)  # a Jinja template over the task's text fields; null: the task has no prompt
+    choices: list[str] | None = rule(None, Items(TEXT, min=2, unique=True))  # the answer for each label id, in label order (verbalizers)
+    # between a prompt and its answer: whitespace (text before every answer belongs at the end of the template)
+    target_delimiter: str = rule(" ", Text(r"\s*", "whitespace or empty (text before every answer belongs at the end of task.prompt.template)", "Answer:"))
+    fewshot_delimiter: str = rule("\n\n", TEXT)  # after each few-shot example's answer (empty would run it into the next example)
+
+
+@dataclass
 class TaskConfig:
     """A task is data: where its examples are, what they hold, how they are scored (conf/task/*.yaml)."""
 
@@ -311,6 +322,7 @@ class TaskConfig:
     predict_splits: list[PredictSplit] = rule([], Items())  # unlabelled: predict=true writes submission files
     submission_format: str = rule("glue", one_of(*SUBMISSION_FORMATS))  # glue: index<TAB>prediction .tsv | superglue: {"idx", "label"} .jsonl
     submission_labels: str = rule("id", one_of("id", "name"))  # id | name: what a submission file holds for a class
+    prompt: PromptConfig = field(default_factory=PromptConfig)  # zero- and few-shot scoring (src.zeroshot); classification only
 
     def split_suffix(self, split: str) -> str:
         """The metric suffix of a dev split: "" for dev, "_mm" for dev_mm."""
@@ -453,6 +465,7 @@ class Config:
     output_dir: str | None = rule(None, Directory(writable=True))  # None = Hydra's run directory
     predict: bool = rule(False, FLAG)  # also write GLUE test-set predictions (submission files)
     submission_dir: str | None = rule(None, Directory(writable=True))  # None = <run dir>/glue_submission
+    num_fewshot: int = rule(0, at_least(0))  # src.zeroshot: solved examples put before each scored one
 
 
 def register_schema() -> None:

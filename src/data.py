@@ -10,7 +10,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
@@ -20,7 +21,7 @@ from transformers import PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from src.config import Config, TaskConfig, UserError
-from src.sources import Source, resolve_label_names, split_sources
+from src.sources import Source, has_split, resolve_label_names, split_sources
 from src.task_types import task_type
 
 log = logging.getLogger("basebench")
@@ -42,23 +43,29 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}|{state}".encode()).hexdigest()[:16]
 
 
-def tokenize(source: Source, task: TaskConfig, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, max_length: int, cache_dir: str, name: str) -> datasets.Dataset:
+def tokenize(
+    source: Source, task: TaskConfig, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, max_length: int, cache_dir: str, name: str, encoder: Callable[[datasets.Dataset], Callable[[dict], dict]] | None = None
+) -> datasets.Dataset:
     """Batched map, cached in cache_dir by content: a second run with the same data (source.key), tokenizer
     (tokenizer_key = tokenizer_fingerprint(tokenizer)) and max_length loads the Arrow file instead of reading and
-    tokenizing again. The result keeps the text fields, label (or test_index) and idx columns."""
+    tokenizing again. The result keeps the text fields, label (or test_index) and idx columns. encoder: given the
+    loaded split, the map function to use instead of the task type's (zero-shot prompts); source.key then names
+    everything it reads besides."""
     key = hashlib.sha256(f"{source.key}|{tokenizer_key}|{max_length}".encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / "tokenized" / f"{task.name}-{name}-{key}.arrow"
     kind = task_type(task)
     tokenized = _read_cached(cache_file)
     if tokenized is None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        encode = kind.tokenize_function(task, tokenizer, max_length)
+        split = source.load()
+        encode = encoder(split) if encoder is not None else kind.tokenize_function(task, tokenizer, max_length)
         # new_fingerprint=key: our key already names the content, and skips datasets' costly hashing of `encode`
         partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
-        source.load().map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
+        split.map(encode, batched=True, batch_size=1000, cache_file_name=str(partial), load_from_cache_file=False, new_fingerprint=key, desc=f"tokenize {task.name}/{name}")
         os.replace(partial, cache_file)  # written under a temporary name, then renamed: a cache file that exists is whole
         tokenized = datasets.Dataset.from_file(str(cache_file))
-    kind.report_truncation(task, name, tokenized, max_length)
+    if encoder is None:  # prompted splits are cut to the model's window by src.scoring, as lm-eval cuts them
+        kind.report_truncation(task, name, tokenized, max_length)
     return tokenized
 
 
@@ -205,3 +212,59 @@ def build_eval_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenizer_k
 def predict_sources(cfg: Config) -> dict[str, Source]:
     """The unlabelled splits predict=true writes submission files for (src.submission), by split name."""
     return split_sources(cfg.task, [p.split for p in cfg.task.predict_splits], cfg.task.label_names or [], labelled=False)
+
+
+# ---------------------------------------------------------------- prompted splits (src.zeroshot)
+
+PROMPTED_VERSION = 1  # bump when what prompted_data stores changes, so that no older cache entry is reused
+
+
+def prompted_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, window: int) -> dict[str, dict[str, datasets.Dataset]]:
+    """The scored splits as src.zeroshot scores them: {"dev": {suffix: ...}, "test": {"": ...} or {}}, each example with
+    its context's tokens (context_ids) and each answer's (continuation_ids), split as src.scoring says. data.max_eval_samples
+    cuts dev (the first N, as lm-eval's --limit). Cached in data.cache_dir by the data, the few-shot pool, the prompt,
+    num_fewshot, the seed and the tokenizer: a second run (another batch size, or a model of the same tokenizer) renders
+    and tokenizes nothing."""
+    from src.prompts import check_choices
+
+    task = cfg.task
+    label_names = label_names_for(cfg)
+    check_choices(task, label_names)
+    splits = {split: ("dev", task.split_suffix(split)) for split in task.dev_splits} | ({task.test_split: ("test", "")} if task.test_split else {})
+    # lm-eval draws few-shot examples from train, else from the scored split itself (BoolQ's local copy has no train)
+    has_train = has_split(task, task.train_split)
+    pool = split_sources(task, [task.train_split], label_names)[task.train_split] if has_train and cfg.num_fewshot else None
+    data: dict[str, dict] = {"dev": {}, "test": {}}
+    for split, source in split_sources(task, list(splits), label_names).items():
+        role, suffix = splits[split]
+        limit = cfg.data.max_eval_samples if role == "dev" else None
+        data[role][suffix] = _prompted_split(cfg, tokenizer, tokenizer_key, window, split, source, limit, pool or source)
+    return data
+
+
+def _prompted_split(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, window: int, split: str, source: Source, limit: int | None, pool: Source) -> datasets.Dataset:
+    from src.prompts import requests
+    from src.scoring import encode_requests
+
+    task, shots = cfg.task, cfg.num_fewshot
+
+    def encoder(examples: datasets.Dataset) -> Callable[[dict], dict]:
+        rows = _rows(examples, task.text_fields)
+        # the whole pool: lm-eval's --limit cuts only the scored examples
+        pool_rows = [] if not shots else rows if pool is source and limit is None else _rows(pool.load(), task.text_fields)
+        contexts, continuations = encode_requests(tokenizer, requests(task.prompt, rows, pool_rows, shots, cfg.seed))
+        return lambda batch: {"context_ids": [contexts[i] for i in batch["idx"]], "continuation_ids": [continuations[i] for i in batch["idx"]]}
+
+    key = hashlib.sha256(json.dumps([PROMPTED_VERSION, source.key, limit, pool.key if shots else None, asdict(task.prompt), shots, cfg.seed]).encode()).hexdigest()
+    first = Source(key, lambda: _first(source.load(), limit), source.where)
+    return tokenize(first, task, tokenizer, tokenizer_key, window, cfg.data.cache_dir, f"{split}-{shots}shot", encoder)
+
+
+def _rows(examples: datasets.Dataset, text_fields: list[str]) -> list[dict]:
+    """Examples as the prompt renders and the few-shot sampler compares them: their text fields and label."""
+    columns = [examples[f][:] for f in text_fields] + [examples["label"][:]]
+    return [dict(zip([*text_fields, "label"], values)) for values in zip(*columns)]
+
+
+def _first(examples: datasets.Dataset, limit: int | None) -> datasets.Dataset:
+    return examples.select(range(min(limit, len(examples)))) if limit is not None else examples

@@ -25,6 +25,7 @@ from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 from peft import PeftModel
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import (
+    AutoModelForCausalLM,
     AutoTokenizer,
     BertConfig,
     GPT2Config,
@@ -151,9 +152,13 @@ TINY_CONFIGS: dict[str, Callable[..., PretrainedConfig]] = {"bert": _tiny_bert, 
 
 def build_tiny_model(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
     """A random model.architecture of model.hidden_size x model.num_layers, from the torch seed."""
-    config = TINY_CONFIGS[model.architecture](model, tokenizer, attn_implementation=model.attn_implementation, **task_type(task).head_config(task), **_dropout_kwargs(model))
+    return _build_tiny(task_type(task).auto_model(), model, tokenizer, **task_type(task).head_config(task))
+
+
+def _build_tiny(auto_class, model: ModelConfig, tokenizer: PreTrainedTokenizerBase, **head) -> torch.nn.Module:
+    config = TINY_CONFIGS[model.architecture](model, tokenizer, attn_implementation=model.attn_implementation, **head, **_dropout_kwargs(model))
     # initialised in fp32 whatever model.torch_dtype: a seed gives the same weights in either dtype, up to rounding
-    return task_type(task).auto_model().from_config(config).to(DTYPES[model.torch_dtype])
+    return auto_class.from_config(config).to(DTYPES[model.torch_dtype])
 
 
 # ---------------------------------------------------------------- loading
@@ -204,6 +209,29 @@ def load_model(model: ModelConfig, task: TaskConfig, tokenizer: PreTrainedTokeni
             raise UserError(f"model.gradient_checkpointing=true: {type(net).__name__} does not support it; set model.gradient_checkpointing=false")
         net.activation_checkpointing_enable()  # non-reentrant: works with frozen embeddings (LoRA) and under DDP
     return net
+
+
+def load_language_model(model: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> torch.nn.Module:
+    """A decoder with its language-modelling head, in eval mode, to score text with (src.zeroshot); an encoder (a masked
+    language model: it cannot score a continuation after a context) or a model without a causal-LM class is refused in
+    one line. A tiny model is random, from the torch seed."""
+    if model.source == "tiny":
+        model_type, code = model.architecture, {}
+    else:
+        path = resolve_path(model)
+        check_architecture(path, model, _download_hint(model))
+        model_type, code = _model_type_and_code(path, model, _download_hint(model))
+    decoder_types = ", ".join(name for name, family in FAMILIES.items() if family.decoder)
+    if model_type in FAMILIES and not FAMILIES[model_type].decoder:
+        raise UserError(f"model {model.name} is an encoder ({model_type}): zero- and few-shot scoring needs a decoder, a causal language model ({decoder_types}, ...)")
+    if model_type not in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not (model.trust_remote_code and "AutoModelForCausalLM" in code):
+        raise UserError(f"model {model.name} is of model type {model_type!r}, which has no causal language model class in transformers {transformers.__version__}: choose a decoder ({decoder_types}, ...)")
+    with _attention_refused(model):
+        if model.source == "tiny":
+            net = _build_tiny(AutoModelForCausalLM, model, tokenizer)
+        else:
+            net = _local_or_hub(AutoModelForCausalLM.from_pretrained, path, _download_hint(model), revision=model.revision, **_load_kwargs(model))
+    return net.eval()
 
 
 def fit_to_tokenizer(net: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> None:

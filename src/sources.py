@@ -50,6 +50,11 @@ def is_local(task: TaskConfig) -> bool:
     return task.data_dir is not None or task.hub.path is None
 
 
+def has_split(task: TaskConfig, split: str) -> bool:
+    """Whether the task names a file (local) or a Hub split for `split`."""
+    return task.data_files.get(split) is not None if is_local(task) else split in task.hub.splits
+
+
 def split_sources(task: TaskConfig, splits: list[str], label_names: list[str], labelled: bool = True) -> dict[str, Source]:
     """A Source per split. labelled=False: unlabelled splits (predict=true), read with their ids instead of labels."""
     return {split: (_local_source if is_local(task) else _hub_source)(task, split, label_names, labelled) for split in splits}

@@ -71,8 +71,16 @@ def wandb_mode(configured: str | None) -> str | None:
 
 
 def run_name(cfg: Config) -> str:
+    if cfg.logger.job_type == "zeroshot":  # src.zeroshot: nothing trains, so no method, lr or batch size
+        return f"{cfg.task.name}-{cfg.model.name}-{cfg.num_fewshot}shot-s{cfg.seed}"
     method = "" if cfg.finetune.name == "full" else f"-{cfg.finetune.name}"  # full fine-tuning is the unmarked default
     return f"{cfg.task.name}-{cfg.model.name}{method}-lr{cfg.optimizer.lr:g}-bs{cfg.trainer.batch_size}-s{cfg.seed}"
+
+
+def run_tags(cfg: Config) -> list[str]:
+    """The task, the model and how it was adapted (optimizer and method; zero-shot: zeroshot and the number of shots)."""
+    how = ("zeroshot", f"{cfg.num_fewshot}-shot") if cfg.logger.job_type == "zeroshot" else (cfg.optimizer.name, cfg.finetune.name)
+    return [tag[:64] for tag in (cfg.task.name, cfg.model.name, *how, *cfg.logger.tags)]  # W&B rejects longer tags (a model given by its path)
 
 
 class WandbTracker(Tracker):
@@ -88,7 +96,7 @@ class WandbTracker(Tracker):
             name=run_name(cfg),
             group=group,
             job_type=lg.job_type,
-            tags=[tag[:64] for tag in (cfg.task.name, cfg.model.name, cfg.optimizer.name, cfg.finetune.name, *lg.tags)],  # W&B rejects longer tags (a model given by its path)
+            tags=run_tags(cfg),
             config=plain_config,
             dir=str(run_dir),
             reinit="create_new",  # each job of a multirun gets its own run

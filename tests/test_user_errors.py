@@ -1,5 +1,5 @@
 """Bad inputs and faults as a user meets them, each through a real entry point in a subprocess (src.train,
-src.evaluate, src.report, src.sweep): each ends with its exit status and a single `error:` line at the end of
+src.evaluate, src.zeroshot, src.report, src.sweep): each ends with its exit status and a single `error:` line at the end of
 stderr, never a traceback, and a finished run's files are byte-identical afterwards. Faults that need training
 (two runs at once, Ctrl-C, SIGTERM then a requeued job, kill -9, damaged checkpoints and cache) come after.
 
@@ -40,7 +40,7 @@ DEV_KEYS = ("best", "final", "best_step", "history", "steps", "train_samples", "
 
 
 def command(entry: str, *args: str, cache_dir: str | None = None) -> list[str]:
-    own_cache = [f"data.cache_dir={cache_dir}"] if cache_dir and entry == "train" and not any(a.startswith("data.cache_dir=") for a in args) else []
+    own_cache = [f"data.cache_dir={cache_dir}"] if cache_dir and entry in ("train", "zeroshot") and not any(a.startswith("data.cache_dir=") for a in args) else []
     return [sys.executable, "-m", f"src.{entry}", *args, *own_cache]
 
 
@@ -105,7 +105,7 @@ def test_two_runs_started_at_once_on_one_output_dir_exactly_one_runs(race, finis
 @dataclass
 class Case:
     id: str
-    entry: str  # train | evaluate | report | sweep
+    entry: str  # train | evaluate | zeroshot | report | sweep
     args: list[str]  # {finished}, {a_file}, ... are filled in from places()
     message: str  # in the error line
     status: int = 2
@@ -182,6 +182,15 @@ CASES = [
     Case("evaluate with an unknown key", "evaluate", ["{finished}", "trainer.no_such_key=1"], "trainer.no_such_key: no such key"),
     Case("evaluate into a finished run", "evaluate", ["{finished}", "output_dir={finished}"], "already holds a finished run"),
     Case("evaluate without arguments", "evaluate", [], "the following arguments are required: checkpoint"),
+    # src.zeroshot
+    Case("zero-shot with an encoder", "zeroshot", ["task=rte", "model=tiny", "logger=none", "output_dir={fresh}"], "model tiny is an encoder (bert): zero- and few-shot scoring needs a decoder"),
+    Case("zero-shot on a regression task", "zeroshot", ["task=stsb", "model=tiny-gpt2", "logger=none", "output_dir={fresh}"], "task stsb is a regression task: zero- and few-shot scoring picks one of a classification task's answers"),
+    Case("zero-shot on a task without a prompt", "zeroshot", ["task=custom", "task.data_files.dev=dev.csv", "task.text_fields=[text]", "model=tiny-gpt2", "logger=none", "output_dir={fresh}"], "task custom has no prompt: set task.prompt.template and task.prompt.choices"),
+    Case("a prompt reading a field the task lacks", "zeroshot", ["task=rte", "task.prompt.template='{{{{premise}}}} ok?'", "model=tiny-gpt2"], "task.prompt.template reads premise, which task rte does not have"),
+    Case("an answer per class missing", "zeroshot", ["task=cola", "task.prompt.choices=[no,yes,maybe]", "model=tiny-gpt2"], "task.prompt.choices has 3 answers for the 2 classes of cola"),
+    Case("negative few-shot", "zeroshot", ["num_fewshot=-1"], "num_fewshot must be >= 0, got -1"),
+    Case("more few-shot examples than train holds", "zeroshot", ["task=rte", "model=tiny-gpt2", "num_fewshot=5000", "logger=none", "output_dir={fresh}"], "num_fewshot=5000: the few-shot pool holds only 2490 examples"),
+    Case("zero-shot with predict", "zeroshot", ["task=rte", "model=tiny-gpt2", "predict=true", "logger=none", "output_dir={fresh}"], "predict=true writes submission files of a fine-tuned checkpoint"),
     # src.report
     Case("report a path that does not exist", "report", ["/nonexistent/runs"], "/nonexistent/runs does not exist"),
     Case("report a file", "report", ["{a_file}"], "is a file, not a directory"),

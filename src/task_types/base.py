@@ -29,12 +29,15 @@ class TaskType:
     peft_task_type: str  # peft's TaskType for adapters (SEQ_CLS)
     allowed_metrics: tuple[str, ...]  # names in src.metrics.METRICS that fit the type
     has_classes: bool  # predicts classes with names (task.label_names), rather than scores
+    zero_shot: bool = False  # a language model can score it without training: one answer per class (task.prompt, src.zeroshot)
     predictions_format = "tsv"  # the extension of predictions_<split>.<format>, written by write_predictions
     train_label_column = "label"  # the tokenized column a training batch's `labels` come from
     eval_columns: tuple[str, ...] = ()  # tokenized columns an evaluation batch carries besides model inputs, idx and labels
 
     def check(self, task: TaskConfig) -> None:
         """The type's rules on a task config: one-line UserErrors."""
+        if not self.zero_shot and (task.prompt.template is not None or task.prompt.choices is not None):
+            raise UserError(f"task.prompt: a {self.name} task has no answer choices to score zero-shot (classification tasks do): remove the prompt")
         wrong = [m for m in task.metrics if m not in self.allowed_metrics]
         if wrong:
             raise UserError(f"task.metrics: {', '.join(wrong)} cannot score a {self.name} task: choose from {', '.join(self.allowed_metrics)}")

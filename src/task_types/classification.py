@@ -16,6 +16,7 @@ import numpy as np
 
 from src.config import TaskConfig, UserError
 from src.metrics import CLASSIFICATION
+from src.prompts import check_prompt
 from src.task_types.base import SequenceTask
 
 
@@ -67,6 +68,7 @@ class SequenceClassification(SequenceTask):
     name = "sequence_classification"
     allowed_metrics = CLASSIFICATION
     has_classes = True
+    zero_shot = True
 
     def check(self, task: TaskConfig) -> None:
         super().check(task)
@@ -80,6 +82,7 @@ class SequenceClassification(SequenceTask):
                 raise UserError(f"task.positive_label {task.positive_label!r} is not one of task.label_names {names}")
         if task.label_range is not None:
             raise UserError("task.label_range is for regression tasks (type: regression): remove it, or set task.type=regression")
+        check_prompt(task)  # after the labels: one answer per class
 
     def num_labels(self, task: TaskConfig) -> int:
         return len(task.label_names)
