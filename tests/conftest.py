@@ -95,6 +95,38 @@ def run_train(*overrides: str, cwd: Path = ROOT, env: dict | None = None, timeou
     return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module of tiny-model tests, then as it was."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_decoder(family: str, window: int = 256):
+    """A random 2-layer causal LM of a decoder family (gpt2, llama, qwen2, gpt_neox), seeded, with the tiny
+    byte-level tokenizer (no pad token) and a context window of `window` tokens: (model, tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig, Qwen2Config
+
+    from src.model import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer("llama" if family == "llama" else "gpt2")
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    sizes = {"vocab_size": len(tokenizer), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": window, **ids}
+    config = {
+        "gpt2": lambda: GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=window, **ids),
+        "llama": lambda: LlamaConfig(**sizes),
+        "qwen2": lambda: Qwen2Config(**sizes, num_key_value_heads=1),
+        "gpt_neox": lambda: GPTNeoXConfig(**sizes),
+    }[family]()
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config), tokenizer
+
+
 def load_split(cfg, split: str = "dev"):
     """One split of cfg.task as the runs read it (src.sources): text fields, label ids or scores, idx."""
     from src.sources import resolve_label_names, split_sources

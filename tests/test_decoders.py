@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import read_metrics, read_table, run_train
+from conftest import random_decoder, read_metrics, read_table, run_train
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from transformers import (
@@ -30,12 +30,9 @@ from transformers import (
     DebertaV2ForSequenceClassification,
     GPT2Config,
     GPT2ForSequenceClassification,
-    GPTNeoXConfig,
-    LlamaConfig,
     MambaConfig,
     ModernBertConfig,
     PreTrainedTokenizerFast,
-    Qwen2Config,
 )
 from wandb_files import offline_runs
 
@@ -74,12 +71,7 @@ TRAINABLE = {  # (tiny-gpt2, tiny-llama): 2 layers of width 64
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: a second thread only slows them on a shared machine
 
 
 def save_base_lm(family: str, directory: Path) -> Path:
@@ -93,17 +85,8 @@ def save_base_lm(family: str, directory: Path) -> Path:
         AutoModelForMaskedLM.from_config(config).save_pretrained(directory)
         tokenizer.save_pretrained(directory)
         return directory
-    tokenizer = build_tiny_tokenizer("llama" if family == "llama" else "gpt2")
-    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
-    sizes = {"vocab_size": len(tokenizer), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 256, **ids}
-    config = {
-        "gpt2": lambda: GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=256, **ids),
-        "llama": lambda: LlamaConfig(**sizes),
-        "qwen2": lambda: Qwen2Config(**sizes, num_key_value_heads=1),
-        "gpt_neox": lambda: GPTNeoXConfig(**sizes),
-    }[family]()
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
+    model, tokenizer = random_decoder(family)
+    model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 

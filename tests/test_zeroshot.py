@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import GLUE_DIR, ROOT, SUPERGLUE_DIR, load_split, read_metrics, read_table, run_train
+from conftest import GLUE_DIR, ROOT, SUPERGLUE_DIR, load_split, random_decoder, read_metrics, read_table, run_train
 from sklearn.metrics import matthews_corrcoef
-from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig, Qwen2Config
 from wandb_files import offline_runs
 
 from benchmarks.lmeval import MODEL_FAMILIES, build_model, weights_digest
@@ -42,12 +41,7 @@ TOLERANCE = 1e-4  # the issue's: lm-eval's log-likelihoods within 1e-4
 CASES = [pytest.param(case, id=f"{case['model']}-{case['task']}-{case['num_fewshot']}shot") for case in REFERENCE["cases"]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: a second thread only slows them on a shared machine
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +97,8 @@ def test_the_reference_covers_every_model_kind_and_task():
 
 def random_lm(family: str) -> tuple[torch.nn.Module, object]:
     """A random 2-layer decoder of the family with a 48-token window, so that contexts overflow it."""
-    tokenizer = build_tiny_tokenizer("llama" if family == "llama" else "gpt2")
-    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
-    sizes = {"vocab_size": len(tokenizer), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 48, **ids}
-    config = {
-        "gpt2": lambda: GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=48, **ids),
-        "llama": lambda: LlamaConfig(**sizes),
-        "qwen2": lambda: Qwen2Config(**sizes, num_key_value_heads=1),
-        "gpt_neox": lambda: GPTNeoXConfig(**sizes),
-    }[family]()
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config).eval(), tokenizer
+    model, tokenizer = random_decoder(family, window=48)
+    return model.eval(), tokenizer
 
 
 def one_forward_per_answer(model, context: list[int], answers: list[list[int]], window: int) -> list[float]:
