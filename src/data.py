@@ -193,11 +193,16 @@ def build_data(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> TaskData:
     return TaskData(train=train_loader, dev=loaders["dev"], selection=selection, test=loaders["test"], examples=examples, train_size=len(train))
 
 
+def scored_splits(task: TaskConfig) -> dict[str, tuple[str, str]]:
+    """Each split a run scores -> its role ("dev" | "test") and metric suffix (dev_mm -> "_mm")."""
+    return {split: ("dev", task.split_suffix(split)) for split in task.dev_splits} | ({task.test_split: ("test", "")} if task.test_split else {})
+
+
 def build_eval_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenizer_key: str, label_names: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
     """Loaders and tokenized examples of the scored splits: {"dev": {suffix: ...}, "test": {"": ...} or {}}.
     data.max_eval_samples cuts dev, never the test split (its score is the one reported)."""
     task = cfg.task
-    splits = {split: ("dev", task.split_suffix(split)) for split in task.dev_splits} | ({task.test_split: ("test", "")} if task.test_split else {})
+    splits = scored_splits(task)
     loaders: dict[str, dict] = {"dev": {}, "test": {}}
     examples: dict[str, dict] = {"dev": {}, "test": {}}
     for split, source in split_sources(task, list(splits), label_names).items():
@@ -230,7 +235,7 @@ def prompted_data(cfg: Config, tokenizer: PreTrainedTokenizerBase, tokenizer_key
     task = cfg.task
     label_names = label_names_for(cfg)
     check_choices(task, label_names)
-    splits = {split: ("dev", task.split_suffix(split)) for split in task.dev_splits} | ({task.test_split: ("test", "")} if task.test_split else {})
+    splits = scored_splits(task)
     # lm-eval draws few-shot examples from train, else from the scored split itself (BoolQ's local copy has no train)
     has_train = has_split(task, task.train_split)
     pool = split_sources(task, [task.train_split], label_names)[task.train_split] if has_train and cfg.num_fewshot else None
