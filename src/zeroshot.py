@@ -82,23 +82,23 @@ def score(cfg: Config, scorer: Scorer, progress=None) -> dict[str, dict[str, Sco
     }
 
 
-def evaluation(cfg: Config, splits: dict[str, ScoredSplit]) -> tuple[EvalResult, dict[str, float]]:
+def evaluation(cfg: Config, splits: dict[str, ScoredSplit]) -> tuple[EvalResult, dict[str, float], dict[str, np.ndarray]]:
     """The task's own metrics of scored splits (suffix -> split) on acc's predictions, as a fine-tuned run's (the
     log-likelihoods stand for the logits: the error analysis' probability is their softmax over the answers), and
-    lm-eval's acc and acc_norm (acc_mm, acc_norm_mm for MNLI's mismatched dev)."""
+    lm-eval's acc and acc_norm (acc_mm, acc_norm_mm for MNLI's mismatched dev), and acc_norm's predictions per suffix."""
     from src.loop import EvalResult
     from src.scoring import predictions
     from src.task_types import task_type
 
     kind = task_type(cfg.task)
-    metrics, choice_metrics, preds, labels, logits = {}, {}, {}, {}, {}
+    metrics, choice_metrics, preds, norm_preds, labels, logits = {}, {}, {}, {}, {}, {}
     for suffix, split in splits.items():
         gold = np.asarray(split.examples["label"][:], dtype=np.int64)
         acc, acc_norm = predictions(split.loglikelihoods, cfg.task.prompt.choices)
         choice_metrics |= {f"acc{suffix}": float((acc == gold).mean()), f"acc_norm{suffix}": float((acc_norm == gold).mean())}
         metrics |= kind.metrics(cfg.task, gold, acc, suffix)
-        preds[suffix], labels[suffix], logits[suffix] = acc, gold, split.loglikelihoods
-    return EvalResult(metrics, preds, labels, logits), choice_metrics
+        preds[suffix], norm_preds[suffix], labels[suffix], logits[suffix] = acc, acc_norm, gold, split.loglikelihoods
+    return EvalResult(metrics, preds, labels, logits), choice_metrics, norm_preds
 
 
 def check_task(cfg: Config) -> None:
@@ -114,13 +114,11 @@ def check_task(cfg: Config) -> None:
         raise UserError("predict=true writes submission files of a fine-tuned checkpoint: src.zeroshot scores dev (and a labelled task.test_split) only")
 
 
-def write_predictions(path: Path, cfg: Config, split: ScoredSplit, acc: np.ndarray) -> None:
+def write_predictions(path: Path, cfg: Config, split: ScoredSplit, acc: np.ndarray, acc_norm: np.ndarray) -> None:
     """predictions_<split>.tsv: index, label and prediction (label ids; acc's) as every run's, then acc_norm's
     prediction and each answer's log-likelihood (loglik_<class>, full precision), one row per example in file order."""
     from src.analysis import write_tsv
-    from src.scoring import predictions
 
-    _, acc_norm = predictions(split.loglikelihoods, cfg.task.prompt.choices)
     header = ["index", "label", "prediction", "prediction_norm", *(f"loglik_{name}" for name in cfg.task.label_names)]
     gold = split.examples["label"][:]
     write_tsv(path, header, [[i, int(g), int(p), int(n), *(repr(float(ll)) for ll in lls)] for i, (g, p, n, lls) in enumerate(zip(gold, acc, acc_norm, split.loglikelihoods))])
@@ -148,8 +146,8 @@ def run(ctx: lifecycle.RunContext) -> float:
         scoring_started = time.perf_counter()
         scored = score(cfg, scorer, progress=bar.update)
         scoring_s = time.perf_counter() - scoring_started
-    dev, dev_scores = evaluation(cfg, scored["dev"])
-    test, test_scores = evaluation(cfg, scored["test"]) if scored["test"] else (None, None)
+    dev, dev_scores, dev_norm = evaluation(cfg, scored["dev"])
+    test, test_scores, test_norm = evaluation(cfg, scored["test"]) if scored["test"] else (None, None, None)
     examples = sum(len(split.examples) for splits in scored.values() for split in splits.values())
     metrics = metrics_record(
         cfg,
@@ -176,9 +174,9 @@ def run(ctx: lifecycle.RunContext) -> float:
         ctx.tracker.log({f"eval/{k}": v for k, v in (dev_scores | dev.metrics).items()}, 0)
         examples_by_split = {role: {suffix: split.examples for suffix, split in splits.items()} for role, splits in scored.items()}
         report = publish_results(run_dir, cfg, dev, test, examples_by_split, metrics, ctx.tracker, summary)
-        for role, result in (("dev", dev), ("test", test)):  # every run's columns, and each answer's log-likelihood
+        for role, result, norm in (("dev", dev, dev_norm), ("test", test, test_norm)):  # every run's columns, and each answer's log-likelihood
             for suffix, split in scored[role].items() if result is not None else ():
-                write_predictions(run_dir / f"predictions_{role}{suffix}.tsv", cfg, split, result.predictions[suffix])
+                write_predictions(run_dir / f"predictions_{role}{suffix}.tsv", cfg, split, result.predictions[suffix], norm[suffix])
         if report:
             log.info("per-class report:\n" + report)
         shown = ", ".join(f"{k}={v:.4f}" for k, v in (dev_scores | dev.metrics).items())
