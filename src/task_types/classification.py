@@ -76,8 +76,6 @@ class SequenceClassification(SequenceTask):
         if names is not None:
             if len(names) < 2:
                 raise UserError(f"task.label_names must name at least 2 classes, got {names} (or null: inferred from train)")
-            if len(set(names)) != len(names):
-                raise UserError(f"task.label_names names a class twice: {names}")
             if task.positive_label is not None and task.positive_label not in names:
                 raise UserError(f"task.positive_label {task.positive_label!r} is not one of task.label_names {names}")
         if task.label_range is not None:

@@ -23,9 +23,6 @@ class Regression(SequenceTask):
         super().check(task)
         if task.label_names:
             raise UserError(f"task.label_names: a regression task has no classes, got {task.label_names}: remove them, or set task.type=sequence_classification")
-        low_high = task.label_range
-        if low_high is not None and (len(low_high) != 2 or not low_high[0] < low_high[1]):
-            raise UserError(f"task.label_range must be [low, high] with low < high, got {low_high}")
 
     def num_labels(self, task: TaskConfig) -> int:
         return 1
