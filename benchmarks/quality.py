@@ -12,8 +12,9 @@ one pooled standard deviation (the goal: on no task). Results go into BENCHMARKS
 --recipe defaults: each side with its own defaults (ours: conf/; the Trainer's: TrainingArguments' defaults,
   lr 5e-5, batch size 8, no warmup, no weight decay, random batches), to see whether our defaults cost anything.
 
-Every (recipe, impl, task, seed) result is kept under --results as soon as it ends, so an interrupted run is
-continued by running the same command again. A full run (4 tasks x 3 seeds x 2 sides, 3 epochs) takes about
+Every job's result is kept under --results as soon as it ends, so an interrupted run is continued by running the
+same command again; our side's jobs are the same under both recipes (our defaults are the identical recipe), so a
+second recipe reuses them and only runs the Trainer's. A full run (4 tasks x 3 seeds x 2 sides, 3 epochs) takes about
 2 hours on 2 idle CPU cores; validate it on a subset first:
 
     python -m benchmarks.quality --tasks rte --seeds 1,2 --epochs 1 --max-train-samples 300
@@ -51,11 +52,16 @@ def overrides(task: str, seed: int, args: argparse.Namespace) -> list[str]:
     return [f"task={task}", f"model={args.model}", f"seed={seed}", *extra]
 
 
-def recipe_dir(args: argparse.Namespace) -> Path:
-    """One folder per recipe, so that results of reduced settings never mix with those of the full run, nor results
+def results_dir(args: argparse.Namespace) -> Path:
+    """One folder per setting, so that results of reduced settings never mix with those of the full run, nor results
     of an older default recipe (e.g. another model.lr) with today's: the folder name ends with a digest of it."""
     digest = hashlib.sha256(describe(make_cfg(*overrides(args.tasks[0], args.seeds[0], args))).encode()).hexdigest()[:8]
-    return Path(args.results) / f"{args.model}-{args.recipe}-e{args.epochs:g}-n{args.max_train_samples or 'all'}-{digest}"
+    return Path(args.results) / f"{args.model}-e{args.epochs:g}-n{args.max_train_samples or 'all'}-{digest}"
+
+
+def result_name(impl: str, task: str, seed: int, recipe: str) -> str:
+    """Our side runs our defaults under either recipe: one result serves both; the Trainer's are kept per recipe."""
+    return f"ours-{task}-s{seed}.json" if impl == "ours" else f"trainer-{recipe}-{task}-s{seed}.json"
 
 
 def run_ours(task: str, seed: int, args: argparse.Namespace, work: Path) -> dict:
@@ -125,14 +131,14 @@ def trainer_job(task: str, seed: int, out_file: Path, args: argparse.Namespace) 
 
 def run_all(args: argparse.Namespace) -> dict:
     """{(impl, task, seed): result}, each job run unless its result is already kept (resume)."""
-    folder = recipe_dir(args)
+    folder = results_dir(args)
     folder.mkdir(parents=True, exist_ok=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks:
             for seed in args.seeds:
                 for impl in IMPLS:
-                    path = folder / f"{impl}-{task}-s{seed}.json"
+                    path = folder / result_name(impl, task, seed, args.recipe)
                     if path.is_file():
                         results[impl, task, seed] = json.loads(path.read_text())
                         continue

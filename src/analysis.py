@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from src.config import Config, TaskConfig
 from src.loop import EvalResult
-from src.outputs import evaluations, write_eval_outputs, write_json
+from src.outputs import PredictionsWriter, evaluations, write_eval_outputs, write_json
 from src.task_types import task_type
 from src.tracking import Tracker
 
@@ -42,11 +42,22 @@ def prediction_rows(cfg: Config, examples: datasets.Dataset, result: EvalResult)
     return [[text, kind.display(cfg.task, label), kind.display(cfg.task, pred)] for text, label, pred in zip(example_texts(cfg.task, examples), result.labels[""], result.predictions[""])]
 
 
-def publish_results(run_dir: Path, cfg: Config, evaluation: EvalResult, test: EvalResult | None, examples: dict[str, dict[str, datasets.Dataset]], metrics: dict, tracker: Tracker, summary: dict) -> str:
-    """What a finished run or evaluation leaves: the predictions files, the class reports, the error analysis and
-    metrics.json in run_dir; in W&B the best dev metrics (and test metrics) and `summary`, the predictions table and
-    the error analysis. examples: "dev" | "test" -> metric suffix -> tokenized examples. Returns the class reports' text."""
-    report = write_eval_outputs(run_dir, cfg, evaluations(evaluation, test), examples)
+def publish_results(
+    run_dir: Path,
+    cfg: Config,
+    evaluation: EvalResult,
+    test: EvalResult | None,
+    examples: dict[str, dict[str, datasets.Dataset]],
+    metrics: dict,
+    tracker: Tracker,
+    summary: dict,
+    write_predictions: PredictionsWriter | None = None,
+) -> str:
+    """What a finished run or evaluation leaves: the predictions files (the task type's, or write_predictions'), the
+    class reports, the error analysis and metrics.json in run_dir; in W&B the best dev metrics (and test metrics) and
+    `summary`, the predictions table and the error analysis. examples: "dev" | "test" -> metric suffix -> tokenized
+    examples. Returns the class reports' text."""
+    report = write_eval_outputs(run_dir, cfg, evaluations(evaluation, test), examples, write_predictions)
     dev_examples = examples["dev"]
     analyses = write_error_analysis(run_dir, cfg, evaluation, dev_examples)
     write_json(run_dir / "metrics.json", metrics)

@@ -4,6 +4,7 @@ classification_report_<split>.txt (config.yaml and status.json are src/lifecycle
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,9 @@ from src.task_types import task_type
 
 if TYPE_CHECKING:
     from src.loop import EvalResult
+
+# (path, split, metric suffix): an entry point's own writer of a scored split's predictions file
+PredictionsWriter = Callable[[Path, str, str], None]
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -70,13 +74,18 @@ def class_reports(cfg: Config, results: dict[str, EvalResult]) -> dict[str, tupl
     return reports
 
 
-def write_eval_outputs(run_dir: Path, cfg: Config, results: dict[str, EvalResult], examples: dict[str, dict]) -> str:
+def write_eval_outputs(run_dir: Path, cfg: Config, results: dict[str, EvalResult], examples: dict[str, dict], write_predictions: PredictionsWriter | None = None) -> str:
     """predictions_<split>.<the task type's format> and classification_report_<split>.txt of each scored split
-    (examples: split -> metric suffix -> its tokenized examples); returns the reports' text."""
+    (examples: split -> metric suffix -> its tokenized examples); returns the reports' text. write_predictions(path,
+    split, suffix), where given, writes the predictions files instead of the task type (src.zeroshot's add columns)."""
     kind = task_type(cfg.task)
     for split, result in results.items():
         for sfx, preds in result.predictions.items():
-            kind.write_predictions(run_dir / f"predictions_{split}{sfx}.{kind.predictions_format}", cfg.task, examples[split][sfx], result.labels[sfx], preds)
+            path = run_dir / f"predictions_{split}{sfx}.{kind.predictions_format}"
+            if write_predictions is None:
+                kind.write_predictions(path, cfg.task, examples[split][sfx], result.labels[sfx], preds)
+            else:
+                write_predictions(path, split, sfx)
     text = ""
     for name, (_, report) in class_reports(cfg, results).items():
         (run_dir / f"classification_report_{name}.txt").write_text(report)

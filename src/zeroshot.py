@@ -173,10 +173,12 @@ def run(ctx: lifecycle.RunContext) -> float:
         summary |= {f"best/{k}": v for k, v in dev_scores.items()} | {f"test/{k}": v for k, v in (test_scores or {}).items()}
         ctx.tracker.log({f"eval/{k}": v for k, v in (dev_scores | dev.metrics).items()}, 0)
         examples_by_split = {role: {suffix: split.examples for suffix, split in splits.items()} for role, splits in scored.items()}
-        report = publish_results(run_dir, cfg, dev, test, examples_by_split, metrics, ctx.tracker, summary)
-        for role, result, norm in (("dev", dev, dev_norm), ("test", test, test_norm)):  # every run's columns, and each answer's log-likelihood
-            for suffix, split in scored[role].items() if result is not None else ():
-                write_predictions(run_dir / f"predictions_{role}{suffix}.tsv", cfg, split, result.predictions[suffix], norm[suffix])
+        results, norms = {"dev": dev, "test": test}, {"dev": dev_norm, "test": test_norm}
+
+        def predictions_file(path: Path, role: str, suffix: str) -> None:  # every run's columns, and each answer's log-likelihood
+            write_predictions(path, cfg, scored[role][suffix], results[role].predictions[suffix], norms[role][suffix])
+
+        report = publish_results(run_dir, cfg, dev, test, examples_by_split, metrics, ctx.tracker, summary, predictions_file)
         if report:
             log.info("per-class report:\n" + report)
         shown = ", ".join(f"{k}={v:.4f}" for k, v in (dev_scores | dev.metrics).items())
