@@ -57,7 +57,7 @@ bench: install $(LMEVAL_STAMP)  ## speed ratios (see benchmarks/run.py; h: zero-
 compare-lmeval: install $(LMEVAL_STAMP)  ## zero-/few-shot log-likelihoods per example against lm-evaluation-harness 0.4.13 (ARGS="--reference tests/data/lmeval_reference.json" rewrites the tests' values); writes BENCHMARKS.md
 	$(OFFLINE_ENV) $(PY) -m benchmarks.lmeval --lmeval-python $(LMEVAL_VENV)/bin/python $(ARGS)
 
-bench-quality: install  ## dev scores of src.train vs the HF Trainer on one recipe, 3 seeds (about 2 h on 2 idle cores; resumable); writes BENCHMARKS.md
+bench-quality: install  ## dev scores of src.train vs the HF Trainer on one recipe, 3 seeds (115 min on 2 idle cores; resumable); writes BENCHMARKS.md
 	$(OFFLINE_ENV) $(PY) -m benchmarks.quality $(ARGS)
 
 report: install  ## leaderboard (mean ± std over seeds), per-run table and plots of every run under RUNS, into outputs/report

@@ -14,8 +14,8 @@ one pooled standard deviation (the goal: on no task). Results go into BENCHMARKS
 
 Every job's result is kept under --results as soon as it ends, so an interrupted run is continued by running the
 same command again; our side's jobs are the same under both recipes (our defaults are the identical recipe), so a
-second recipe reuses them and only runs the Trainer's. A full run (4 tasks x 3 seeds x 2 sides, 3 epochs) takes about
-2 hours on 2 idle CPU cores; validate it on a subset first:
+second recipe reuses them and only runs the Trainer's. A full run (4 tasks x 3 seeds x 2 sides, 3 epochs) took 115
+minutes of jobs on 2 idle CPU cores (2026-12-05); validate it on a subset first:
 
     python -m benchmarks.quality --tasks rte --seeds 1,2 --epochs 1 --max-train-samples 300
 """
